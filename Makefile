@@ -1,0 +1,125 @@
+# icdup build. `make` builds release binaries into build/bin; `make check` installs what is
+# missing, builds everything with ASan+UBSan into build/check, runs every test, the fuzzer for a
+# bounded time, and the Cortex-M cross-compile of the card core. Sources are picked up by
+# wildcard, so a new module needs no edit here.
+
+VARIANT ?= release
+CC      ?= cc
+ifeq ($(origin CC),default)
+CC := cc
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+CSTD    := -std=c11
+INC     := -Icommon -Icard/core -Icard/hal -Icard/sim -Ihost
+HOSTDEF := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+
+ifeq ($(VARIANT),check)
+OUT     := build/check
+OPT     := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
+OUT     := build
+OPT     := -O2 -g
+endif
+OBJ := $(OUT)/obj
+BIN := $(OUT)/bin
+CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(INC) $(HOSTDEF) $(CFLAGS)
+LDFLAGS_ALL := $(OPT) $(LDFLAGS)
+
+COMMON_SRC := $(wildcard common/*.c)
+CORE_SRC   := $(wildcard card/core/*.c)
+SIM_SRC    := $(filter-out card/sim/icsim.c,$(wildcard card/sim/*.c))
+HOST_SRC   := $(wildcard host/*.c)
+SUPPORT_SRC:= $(wildcard tests/support/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+BENCH_SRC  := $(wildcard bench/*.c)
+
+objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
+LIBCORE := $(OUT)/lib/libcore.a
+LIBSIM  := $(OUT)/lib/libsim.a
+LIBHOST := $(OUT)/lib/libhost.a
+LIBSUP  := $(OUT)/lib/libtestsupport.a
+LIBS    := $(LIBHOST) $(LIBSIM) $(LIBCORE)
+
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRC))
+BENCH_BINS := $(patsubst bench/%.c,$(BIN)/%,$(BENCH_SRC))
+PROGS      := $(BIN)/icsim $(BIN)/icdup
+
+.PHONY: all deps demo check tests bench fuzz cross clean
+.DEFAULT_GOAL := all
+
+all: $(PROGS)
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(LIBCORE): $(call objs,$(COMMON_SRC) $(CORE_SRC))
+$(LIBSIM):  $(call objs,$(SIM_SRC))
+$(LIBHOST): $(call objs,$(HOST_SRC))
+$(LIBSUP):  $(call objs,$(SUPPORT_SRC))
+$(OUT)/lib/%.a:
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN)/icsim: $(call objs,card/sim/icsim.c) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^
+
+$(BIN)/icdup: $(call objs,host/cli/icdup.c) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^
+
+$(OUT)/tests/%: $(call objs,tests/unit/%.c) $(LIBSUP) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka
+
+$(BIN)/bench_%: $(call objs,bench/bench_%.c) $(LIBSUP) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^
+
+tests: $(PROGS) $(UNIT_BINS)
+
+# ---- top-level flows ---------------------------------------------------------------------
+check: deps
+	$(MAKE) --no-print-directory VARIANT=check tests
+	bash tests/run-unit.sh build/check
+	$(MAKE) --no-print-directory fuzz
+	$(MAKE) --no-print-directory cross
+
+demo: deps all
+	bash scripts/demo.sh build/bin
+
+bench: deps
+	$(MAKE) --no-print-directory VARIANT=release all $(BENCH_BINS)
+	bash bench/run.sh build/bin
+
+# ---- fuzzing: libFuzzer on the raw-APDU entry point ----------------------------------------
+FUZZ_SECONDS ?= 30
+FUZZ_BIN := build/fuzz/fuzz_apdu
+$(FUZZ_BIN): tests/fuzz/fuzz_apdu.c $(COMMON_SRC) $(CORE_SRC) $(SIM_SRC) $(SUPPORT_SRC)
+	@mkdir -p $(dir $@)
+	clang $(CSTD) $(WARN) $(INC) $(HOSTDEF) -g -O1 -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all -o $@ $^
+fuzz: $(FUZZ_BIN)
+	bash tests/fuzz/run.sh $(FUZZ_BIN) $(FUZZ_SECONDS)
+
+# ---- Cortex-M cross-compile of the portable part (common/ and card/core/) --------------------
+ARM_CC  := arm-none-eabi-gcc
+ARM_OPT := -mcpu=cortex-m4 -mthumb -Os -ffunction-sections -fdata-sections -ffreestanding
+ARM_OBJ := build/arm/obj
+ARM_OBJS := $(patsubst %.c,$(ARM_OBJ)/%.o,$(COMMON_SRC) $(CORE_SRC))
+$(ARM_OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(ARM_CC) $(CSTD) $(WARN) $(ARM_OPT) -Icommon -Icard/core -Icard/hal -c $< -o $@
+cross: $(ARM_OBJS)
+	bash scripts/check-firmware-objs.sh $(ARM_OBJS)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

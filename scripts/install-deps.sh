@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build and the tests need, only when one is missing.
+# Safe to run again: with everything present it does nothing and needs no network.
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config
+  clang libclang-rt-14-dev          # libFuzzer and the sanitizer runtimes
+  libcmocka-dev                     # unit tests
+  libmbedtls-dev                    # crypto (host side and simulator)
+  gcc-arm-none-eabi libnewlib-arm-none-eabi   # the card core for Cortex-M
+  python3                           # independent test vectors and helper scripts
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
