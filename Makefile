@@ -11,7 +11,7 @@ endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CSTD    := -std=c11
-INC     := -Icommon -Icard/core -Icard/hal -Icard/sim -Ihost
+INC     := -Icommon -Icard/core -Icard/hal -Icard/sim -Ihost -Itests/support
 HOSTDEF := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 
 ifeq ($(VARIANT),check)
