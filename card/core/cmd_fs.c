@@ -159,8 +159,8 @@ int cmd_select(struct card *card, const struct capdu *cmd, struct rapdu *rsp)
     return f.lcs == LCS_DEACTIVATED ? CARD_W_FILE_DEACTIVATED : CARD_OK;
 }
 
-/* The EF a READ/UPDATE BINARY addresses: by SFI in P1 (it becomes current) or the current
- * EF, plus the offset. */
+/* The EF a READ/UPDATE BINARY addresses: by SFI in P1 or the current EF, plus the offset.
+ * An EF named by SFI becomes current only when the command succeeds (see binary_done). */
 static int binary_target(struct card *card, const struct capdu *cmd, struct fs_file *f,
                          uint16_t *off)
 {
@@ -172,7 +172,6 @@ static int binary_target(struct card *card, const struct capdu *cmd, struct fs_f
         rc = fs_find_sfi(&card->nvm, card->cur_df, sfi, f);
         if (rc)
             return rc;
-        card->cur_ef = f->slot;
         *off = cmd->p2;
     } else {
         if (card->cur_ef == FS_NONE)
@@ -187,11 +186,21 @@ static int binary_target(struct card *card, const struct capdu *cmd, struct fs_f
     return CARD_OK;
 }
 
-int cmd_read_binary(struct card *card, const struct capdu *cmd, struct rapdu *rsp)
+/* Ends a READ/UPDATE BINARY: on success the addressed EF is the current one. */
+static int binary_done(struct card *card, const struct fs_file *f, int rc)
+{
+    if (rc >= 0)
+        card->cur_ef = f->slot;
+    return rc;
+}
+
+static int read_binary(struct card *card, const struct capdu *cmd, struct rapdu *rsp,
+                       struct fs_file *fp)
 {
     struct fs_file f;
     uint16_t off;
     int rc = binary_target(card, cmd, &f, &off);
+    *fp = f;
     if (rc)
         return rc;
     if (f.fdb == FDB_INTERNAL_EF)
@@ -214,12 +223,19 @@ int cmd_read_binary(struct card *card, const struct capdu *cmd, struct rapdu *rs
     return (n < cmd->ne && n == avail && !le_max) ? CARD_W_EOF : CARD_OK;
 }
 
-int cmd_update_binary(struct card *card, const struct capdu *cmd, struct rapdu *rsp)
+int cmd_read_binary(struct card *card, const struct capdu *cmd, struct rapdu *rsp)
 {
-    (void)rsp;
+    struct fs_file f;
+    int rc = read_binary(card, cmd, rsp, &f);
+    return binary_done(card, &f, rc);
+}
+
+static int update_binary(struct card *card, const struct capdu *cmd, struct fs_file *fp)
+{
     struct fs_file f;
     uint16_t off;
     int rc = binary_target(card, cmd, &f, &off);
+    *fp = f;
     if (rc)
         return rc;
     rc = cmd_check_ac(card, f.ac[FS_AC_UPDATE]);
@@ -230,6 +246,14 @@ int cmd_update_binary(struct card *card, const struct capdu *cmd, struct rapdu *
     if (cmd->nc > (size_t)f.size - off)
         return CARD_E_NO_SPACE;
     return fs_update(&card->nvm, &f, off, cmd->data, (uint16_t)cmd->nc);
+}
+
+int cmd_update_binary(struct card *card, const struct capdu *cmd, struct rapdu *rsp)
+{
+    (void)rsp;
+    struct fs_file f;
+    int rc = update_binary(card, cmd, &f);
+    return binary_done(card, &f, rc);
 }
 
 /* Reads the FCP of CREATE FILE into f. Returns 0 or CARD_E_WRONG_DATA. */
