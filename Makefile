@@ -25,6 +25,7 @@ OBJ := $(OUT)/obj
 BIN := $(OUT)/bin
 CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(INC) $(HOSTDEF) $(CFLAGS)
 LDFLAGS_ALL := $(OPT) $(LDFLAGS)
+LDLIBS_ALL  := -lmbedcrypto $(LDLIBS)
 
 COMMON_SRC := $(wildcard common/*.c)
 CORE_SRC   := $(wildcard card/core/*.c)
@@ -68,19 +69,19 @@ $(OUT)/lib/%.a:
 
 $(BIN)/icsim: $(call objs,card/sim/icsim.c) $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 $(BIN)/icdup: $(call objs,host/cli/icdup.c) $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 $(OUT)/tests/%: $(call objs,tests/unit/%.c) $(LIBSUP) $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lcmocka $(LDLIBS_ALL)
 
 $(BIN)/bench_%: $(call objs,bench/bench_%.c) $(LIBSUP) $(LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 tests: $(PROGS) $(UNIT_BINS)
 
@@ -104,7 +105,7 @@ FUZZ_BIN := build/fuzz/fuzz_apdu
 $(FUZZ_BIN): tests/fuzz/fuzz_apdu.c $(COMMON_SRC) $(CORE_SRC) $(SIM_SRC) $(SUPPORT_SRC)
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(WARN) $(INC) $(HOSTDEF) -g -O1 -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=all -o $@ $^
+	  -fno-sanitize-recover=all -o $@ $^ -lmbedcrypto
 fuzz: $(FUZZ_BIN)
 	bash tests/fuzz/run.sh $(FUZZ_BIN) $(FUZZ_SECONDS)
 
@@ -113,9 +114,16 @@ ARM_CC  := arm-none-eabi-gcc
 ARM_OPT := -mcpu=cortex-m4 -mthumb -Os -ffunction-sections -fdata-sections -ffreestanding
 ARM_OBJ := build/arm/obj
 ARM_OBJS := $(patsubst %.c,$(ARM_OBJ)/%.o,$(COMMON_SRC) $(CORE_SRC))
-$(ARM_OBJ)/%.o: %.c
+# Only the mbedtls headers are exposed to the cross compiler (not the host's other headers);
+# the firmware image (issue 7) links an mbedtls built for the target.
+ARM_INC := build/arm/include
+$(ARM_INC)/mbedtls:
+	@mkdir -p $(ARM_INC)
+	ln -sfn /usr/include/mbedtls $@
+$(ARM_OBJ)/%.o: %.c | $(ARM_INC)/mbedtls
 	@mkdir -p $(dir $@)
-	$(ARM_CC) $(CSTD) $(WARN) $(ARM_OPT) -Icommon -Icard/core -Icard/hal -c $< -o $@
+	$(ARM_CC) $(CSTD) $(WARN) $(ARM_OPT) -Icommon -Icard/core -Icard/hal -Icard/port -I$(ARM_INC) \
+	  -DMBEDTLS_CONFIG_FILE=\"mbedtls_card_config.h\" -c $< -o $@
 cross: $(ARM_OBJS)
 	bash scripts/check-firmware-objs.sh $(ARM_OBJS)
 

@@ -88,4 +88,38 @@
 
 #define FID_MF 0x3F00u
 
+/* ---- Key group, first keys, wrapped export/import (docs/keys.md) ------------------------- */
+
+/* Proprietary instructions (CLA 80) */
+#define INS_SET_SHARE        0xD8u /* P2 = share index 1..N, data = 32-byte share */
+#define INS_BINDING_KEY      0xE2u /* destination: P1 00 current-or-new, 01 fresh; returns 65-byte point */
+#define INS_EXPORT_WRAPPED   0xE4u /* data: destination binding point (65) or none (unbound) */
+#define INS_IMPORT_WRAPPED   0xE6u /* data: wrapped blob */
+#define INS_LOCK_EXPORT      0xE8u /* no data: export refused forever */
+
+/* GENERATE ASYMMETRIC KEY PAIR P1 */
+#define GEN_P1_GENERATE 0x80u
+#define GEN_P1_READ_PUB 0x81u
+/* PERFORM SECURITY OPERATION: DECIPHER (P1P2 80 86) = ECDH with the card's private key */
+#define PSO_P1_DECIPHER 0x80u
+#define PSO_P2_DECIPHER 0x86u
+
+/* GET DATA tags */
+#define DO_KEY_GROUP  0xDF10u /* N, bitmap of shares present, KCV (8) when complete */
+#define DO_KEY_STATE  0xDF11u /* key present, provenance, export count, flags */
+
+/* Key files: internal EFs in DF 4B00, created by the profile (icdup init / issuance script) */
+#define FID_KEY_DF         0x4B00u
+#define FID_SHARE_FIRST    0x4B01u /* 4B01..4B08: share i, 32 bytes, all zero = not set */
+#define FID_PRIV_KEY       0x4B10u /* private scalar (32) || public point (65) */
+#define FID_KEY_STATE      0x4B11u /* policy, flags, provenance (docs/keys.md) */
+#define FID_BINDING_KEY    0x4B12u /* destination's ephemeral private (32) || public (65) */
+#define FID_PARTNER_PUB    0x4B20u /* partner's public encoding key (65), working EF */
+
+#define KEY_GROUP_MAX_SHARES 8u
+#define KEY_SHARE_LEN 32u
+#define EC_PRIV_LEN 32u
+#define EC_POINT_LEN 65u  /* uncompressed P-256 point 04 || X || Y */
+#define KCV_LEN 8u
+
 #endif

@@ -6,14 +6,21 @@
 #include "sw.h"
 
 /* Proprietary (CLA 8x) instructions whose data field is secret. Add each one here when it is
- * defined in ins.h: key share setting, wrapped import of an unwrapped key, admin PIN setting,
- * and so on. None exists yet. */
+ * defined in ins.h. (A wrapped blob is not secret: it is made to travel.) */
 static bool trace_proprietary_ins_is_secret(uint8_t ins)
 {
     switch (ins) {
+    case INS_SET_SHARE:
+        return true;
     default:
         return false;
     }
+}
+
+bool trace_is_secret_response(const uint8_t *capdu, size_t len)
+{
+    /* PSO DECIPHER answers an ECDH shared secret: the key material of whatever it protects. */
+    return capdu != NULL && len >= 2 && (capdu[0] & 0x80u) == 0 && capdu[1] == INS_PSO;
 }
 
 bool trace_is_secret_command(const uint8_t *capdu, size_t len)

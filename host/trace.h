@@ -14,6 +14,9 @@
  * shorter than CLA INS. */
 bool trace_is_secret_command(const uint8_t *capdu, size_t len);
 
+/* True when the response data to this command APDU is secret (PSO DECIPHER's shared secret). */
+bool trace_is_secret_response(const uint8_t *capdu, size_t len);
+
 /* Prints one line to f: dir, a space, then the bytes in hex. A command (dir starting with '>')
  * is printed as is; with redact_data its data field becomes "[N bytes redacted]" (header, Lc
  * and Le stay visible; when the APDU cannot be parsed everything after the header is

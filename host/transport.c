@@ -148,7 +148,7 @@ int transport_transmit(struct transport *t, const uint8_t *capdu, size_t len, ui
         *rlen = 0;
         return rc < 0 ? rc : TRANSPORT_E_IO;
     }
-    trace_apdu(t->trace, "<", rapdu, *rlen, false);
+    trace_apdu(t->trace, "<", rapdu, *rlen, trace_is_secret_response(capdu, len));
     return 0;
 }
 

@@ -10,6 +10,7 @@ packages=(
   libmbedtls-dev                    # crypto (host side and simulator)
   gcc-arm-none-eabi libnewlib-arm-none-eabi   # the card core for Cortex-M
   python3                           # independent test vectors and helper scripts
+  python3-cryptography              # tests/vectors/gen_vectors.py (independent implementation)
 )
 
 missing=()

@@ -27,6 +27,13 @@ static const struct cmd_entry cmd_table[] = {
     { CLA_ISO, INS_PUT_DATA, CMD_CASE3, 0, cmd_put_data },
     { CLA_ISO, INS_GET_CHALLENGE, CMD_CASE2, CMD_EXT_OK, cmd_get_challenge },
     { CLA_ISO, INS_TERMINATE_CARD, CMD_CASE1, 0, cmd_terminate_card },
+    { CLA_ISO, INS_GENERATE_KEY_PAIR, CMD_CASE2, 0, cmd_generate_key },
+    { CLA_ISO, INS_PSO, CMD_CASE4, 0, cmd_pso },
+    { CLA_PROPRIETARY, INS_SET_SHARE, CMD_CASE3, 0, cmd_set_share },
+    { CLA_PROPRIETARY, INS_BINDING_KEY, CMD_CASE2, 0, cmd_binding_key },
+    { CLA_PROPRIETARY, INS_EXPORT_WRAPPED, CMD_CASE2 | CMD_CASE4, CMD_EXT_OK, cmd_export_wrapped },
+    { CLA_PROPRIETARY, INS_IMPORT_WRAPPED, CMD_CASE3, CMD_EXT_OK, cmd_import_wrapped },
+    { CLA_PROPRIETARY, INS_LOCK_EXPORT, CMD_CASE1, 0, cmd_lock_export },
 };
 
 int cmd_check_ac(const struct card *card, uint8_t ac)

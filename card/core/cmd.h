@@ -62,6 +62,17 @@ int cmd_get_data(struct card *, const struct capdu *, struct rapdu *);
 int cmd_put_data(struct card *, const struct capdu *, struct rapdu *);
 int cmd_get_challenge(struct card *, const struct capdu *, struct rapdu *);
 int cmd_terminate_card(struct card *, const struct capdu *, struct rapdu *);
+int cmd_set_share(struct card *, const struct capdu *, struct rapdu *);
+int cmd_generate_key(struct card *, const struct capdu *, struct rapdu *);
+int cmd_pso(struct card *, const struct capdu *, struct rapdu *);
+int cmd_binding_key(struct card *, const struct capdu *, struct rapdu *);
+int cmd_export_wrapped(struct card *, const struct capdu *, struct rapdu *);
+int cmd_import_wrapped(struct card *, const struct capdu *, struct rapdu *);
+int cmd_lock_export(struct card *, const struct capdu *, struct rapdu *);
+
+/* GET DATA objects of the key store (DF10 key group, DF11 key state). Return 0 or < 0. */
+int cmd_get_key_group(struct card *card, struct rapdu *rsp);
+int cmd_get_key_state(struct card *card, struct rapdu *rsp);
 
 /* Sets the card life cycle in NVM and in the cache. Returns 0 or < 0. */
 int card_set_lcs(struct card *card, uint8_t lcs);

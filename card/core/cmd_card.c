@@ -102,6 +102,10 @@ int cmd_get_data(struct card *card, const struct capdu *cmd, struct rapdu *rsp)
         return get_file_list(card, rsp);
     case DO_NVM_INFO:
         return get_nvm_info(card, rsp);
+    case DO_KEY_GROUP:
+        return cmd_get_key_group(card, rsp);
+    case DO_KEY_STATE:
+        return cmd_get_key_state(card, rsp);
     default:
         return CARD_E_REF_NOT_FOUND;
     }

@@ -449,6 +449,14 @@ int fs_update(struct nvm *nvm, const struct fs_file *f, uint16_t off, const void
     return nvm_write_atomic(nvm, f->off + off, buf, len, flags);
 }
 
+int fs_stage_update(struct nvm *nvm, const struct fs_file *f, uint16_t off, const void *buf,
+                    uint16_t len)
+{
+    if ((uint32_t)off + len > f->size)
+        return CARD_E_INTERNAL;
+    return nvm_write(nvm, f->off + off, buf, len);
+}
+
 int fs_set_lcs(struct nvm *nvm, uint8_t slot, uint8_t lcs)
 {
     struct fs_file f;

@@ -73,6 +73,11 @@ int fs_read(struct nvm *nvm, const struct fs_file *f, uint16_t off, void *buf, u
 int fs_update(struct nvm *nvm, const struct fs_file *f, uint16_t off, const void *buf,
               uint16_t len);
 
+/* Stages a write of len bytes at off of EF f into the caller's open transaction, so that
+ * writes to several files commit together. Returns 0 or the nvm_write error. */
+int fs_stage_update(struct nvm *nvm, const struct fs_file *f, uint16_t off, const void *buf,
+                    uint16_t len);
+
 /* Sets the life-cycle byte of the file in slot atomically. Returns 0 or < 0. */
 int fs_set_lcs(struct nvm *nvm, uint8_t slot, uint8_t lcs);
 

@@ -254,7 +254,7 @@ static void icsim_serve(struct icsim *sim, int fd, const char *peer)
             trace_apdu(stderr, ">", sim->in, len, trace_is_secret_command(sim->in, len));
         size_t rlen = card_process(card, sim->in, len, sim->resp, sizeof sim->resp);
         if (sim->verbose)
-            trace_apdu(stderr, "<", sim->resp, rlen, false);
+            trace_apdu(stderr, "<", sim->resp, rlen, trace_is_secret_response(sim->in, len));
         if (icsim_send_msg(sim, fd, sim->resp, rlen) != 0) {
             fprintf(stderr, "icsim: cannot send to %s: %s\n", peer, strerror(errno));
             break;

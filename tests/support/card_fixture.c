@@ -124,3 +124,61 @@ uint16_t fx_personalize(struct fx *fx)
     }
     return 0;
 }
+
+uint16_t fx_create(struct fx *fx, uint16_t fid, uint8_t fdb, uint16_t size, uint8_t ac_read,
+                   uint8_t ac_update, uint8_t ac_delete)
+{
+    uint8_t apdu[32];
+    size_t n = 5;
+    apdu[0] = 0x00;
+    apdu[1] = 0xE0;
+    apdu[2] = apdu[3] = 0x00;
+    apdu[n++] = 0x62;
+    size_t len_at = n++;
+    apdu[n++] = 0x82, apdu[n++] = 1, apdu[n++] = fdb;
+    apdu[n++] = 0x83, apdu[n++] = 2, apdu[n++] = (uint8_t)(fid >> 8), apdu[n++] = (uint8_t)fid;
+    if (fdb != 0x38) {
+        apdu[n++] = 0x80, apdu[n++] = 2;
+        apdu[n++] = (uint8_t)(size >> 8), apdu[n++] = (uint8_t)size;
+    }
+    apdu[n++] = 0x86, apdu[n++] = 3;
+    apdu[n++] = ac_read, apdu[n++] = ac_update, apdu[n++] = ac_delete;
+    apdu[len_at] = (uint8_t)(n - len_at - 1);
+    apdu[4] = (uint8_t)(n - 5);
+    return fx_raw(fx, apdu, n);
+}
+
+uint16_t fx_key_profile(struct fx *fx, unsigned n, uint8_t policy)
+{
+    uint16_t sw = fx_apdu(fx, "0020008308 3837363534333231");
+    if (sw == 0x9000)
+        sw = fx_apdu(fx, "00A4000C023F00");
+    if (sw == 0x9000)
+        sw = fx_create(fx, 0x4B00, 0x38, 0, 0x00, 0x02, 0xFF);
+    for (unsigned i = 1; i <= n && sw == 0x9000; i++) {
+        sw = fx_create(fx, (uint16_t)(0x4B00 + i), 0x09, 32, 0xFF, 0xFF, 0xFF);
+        if (sw == 0x9000)
+            sw = fx_apdu(fx, "00A4000C024B00");
+    }
+    if (sw == 0x9000)
+        sw = fx_create(fx, 0x4B10, 0x09, 97, 0xFF, 0xFF, 0xFF);
+    if (sw == 0x9000)
+        sw = fx_apdu(fx, "00A4000C024B00");
+    if (sw == 0x9000)
+        sw = fx_create(fx, 0x4B11, 0x09, 48, 0xFF, 0x02, 0xFF);
+    if (sw == 0x9000) {
+        uint8_t upd[] = { 0x00, 0xD6, 0x00, 0x00, 0x01, policy };
+        sw = fx_raw(fx, upd, sizeof upd);
+    }
+    if (sw == 0x9000)
+        sw = fx_apdu(fx, "00A4000C024B00");
+    if (sw == 0x9000)
+        sw = fx_create(fx, 0x4B12, 0x09, 97, 0xFF, 0xFF, 0xFF);
+    if (sw == 0x9000)
+        sw = fx_apdu(fx, "00A4000C024B00");
+    if (sw == 0x9000)
+        sw = fx_create(fx, 0x4B20, 0x01, 65, 0x00, 0x02, 0x02);
+    card_power_off(&fx->card);
+    card_power_on(&fx->card);
+    return sw == 0x9000 ? 0 : sw;
+}

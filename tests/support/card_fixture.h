@@ -42,6 +42,16 @@ size_t fx_data_len(const struct fx *fx);
  * Returns 0 or the first failing SW. */
 uint16_t fx_personalize(struct fx *fx);
 
+/* Creates a file in the current DF through CREATE FILE (fdb 01 working EF, 09 internal EF,
+ * 38 DF; size ignored for a DF). Returns the status word. */
+uint16_t fx_create(struct fx *fx, uint16_t fid, uint8_t fdb, uint16_t size, uint8_t ac_read,
+                   uint8_t ac_update, uint8_t ac_delete);
+
+/* On a personalized card: verifies the admin PIN and lays out the key profile of docs/keys.md
+ * (DF 4B00, n share EFs, key, state, binding and partner files); policy is written to the
+ * state's byte 0. Leaves the security state cleared (power cycle). Returns 0 or the failing SW. */
+uint16_t fx_key_profile(struct fx *fx, unsigned n, uint8_t policy);
+
 /* Parses hex into buf (cap bytes). Returns the byte count or -1. */
 int fx_hex(const char *hex, uint8_t *buf, size_t cap);
 
