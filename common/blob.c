@@ -140,8 +140,9 @@ int blob_parse_header(const uint8_t *blob, size_t len, struct blob_header *h)
 {
     if (blob == NULL || h == NULL || len < BLOB_OFF_KCV)
         return CARD_E_WRONG_DATA;
-    if (memcmp(blob, blob_magic, sizeof blob_magic) != 0 || blob[BLOB_OFF_VERSION] != BLOB_VERSION ||
-        blob[BLOB_OFF_TYPE] != BLOB_KEY_TYPE_EC_P256 || blob[BLOB_OFF_REF] != BLOB_KEY_REF ||
+    if (memcmp(blob, blob_magic, sizeof blob_magic) != 0 ||
+        blob[BLOB_OFF_VERSION] != BLOB_VERSION || blob[BLOB_OFF_TYPE] != BLOB_KEY_TYPE_EC_P256 ||
+        blob[BLOB_OFF_REF] != BLOB_KEY_REF ||
         (blob[BLOB_OFF_ATTRS] & (uint8_t)~BLOB_ATTR_BOUND) != 0)
         return CARD_E_WRONG_DATA;
     const bool bound = (blob[BLOB_OFF_ATTRS] & BLOB_ATTR_BOUND) != 0;
