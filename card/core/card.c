@@ -289,6 +289,7 @@ size_t card_process(struct card *card, const uint8_t *capdu, size_t len, uint8_t
 {
     struct rapdu rsp = { .data = card->resp, .len = 0, .cap = sizeof card->resp, .aux = 0 };
     struct capdu cmd;
+    memset(&cmd, 0, sizeof cmd);
     int rc;
     if (cap < 2)
         return 0;

@@ -8,7 +8,9 @@
 #define CARD_MAX_NC 1024
 #endif
 
-/* Largest response data field the card produces in one APDU (the rest via 61xx/GET RESPONSE). */
+/* Largest response data field the card produces in one APDU. An answer longer than Ne is
+ * continued with 61xx/GET RESPONSE; READ BINARY returns at most this many bytes per command
+ * (the terminal reads on at the next offset). */
 #ifndef CARD_MAX_NE
 #define CARD_MAX_NE 1024
 #endif

@@ -165,21 +165,24 @@ static int binary_target(struct card *card, const struct capdu *cmd, struct fs_f
                          uint16_t *off)
 {
     int rc;
-    if (cmd->p1 & 0x80u) {
-        uint8_t sfi = cmd->p1 & 0x1Fu;
-        if ((cmd->p1 & 0x60u) || sfi == 0 || sfi == 0x1F)
+    uint8_t sfi = cmd->p1 & 0x1Fu;
+    if ((cmd->p1 & 0x80u) && sfi != 0) {
+        if ((cmd->p1 & 0x60u) || sfi == 0x1F)
             return CARD_E_P1P2;
         rc = fs_find_sfi(&card->nvm, card->cur_df, sfi, f);
         if (rc)
             return rc;
         *off = cmd->p2;
     } else {
+        /* Offset in the current EF: 15 bits, or P2 alone after P1 = 80 (SFI 0 = current EF). */
+        if ((cmd->p1 & 0x80u) && (cmd->p1 & 0x60u))
+            return CARD_E_P1P2;
         if (card->cur_ef == FS_NONE)
             return CARD_E_NO_CURRENT_EF;
         rc = fs_load(&card->nvm, card->cur_ef, f);
         if (rc)
             return rc;
-        *off = (uint16_t)((cmd->p1 << 8) | cmd->p2);
+        *off = (cmd->p1 & 0x80u) ? cmd->p2 : (uint16_t)((cmd->p1 << 8) | cmd->p2);
     }
     if (f->lcs == LCS_DEACTIVATED || f->lcs >= 0x0Cu)
         return CARD_E_CONDITIONS;

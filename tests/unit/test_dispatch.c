@@ -423,10 +423,7 @@ static void test_refusals_keep_state(void **state)
 /* ISO 7816-4 (data unit handling): a command using a short EF identifier makes the EF current
  * "if the process is completed". A READ/UPDATE BINARY refused after the SFI lookup (offset past
  * the end, access condition, deactivated or internal EF) must leave the previous EF current.
- * KNOWN CORE BUG (reported to the lead, not fixed here): binary_target() in card/core/cmd_fs.c
- * sets card->cur_ef = f->slot right after fs_find_sfi(), before the LCS/offset/AC checks of the
- * callers, so after the refused "00B0 8310 01" the current EF is 5003 instead of 5001 and the
- * READ BINARY that follows returns 5003's zeros. This test fails until that is fixed. */
+ * (Regression test: binary_target() used to set the current EF before those checks.) */
 static void test_sfi_refusal_keeps_current_ef(void **state)
 {
     struct fx *fx = *state;
