@@ -745,9 +745,28 @@ static void test_unpowered(void **state)
     APDU(fx, "00CA DF01 08", 0x9000);
 }
 
+/* P1 = 80 (SFI 0) addresses the current EF with the offset in P2 (ISO 7816-4). */
+static void test_sfi_zero_is_current_ef(void **state)
+{
+    (void)state;
+    struct fx fx;
+    assert_int_equal(fx_open(&fx), 0);
+    assert_int_equal(fx_personalize(&fx), 0);
+    assert_int_equal(fx_apdu(&fx, "0020008106313233343536"), 0x9000);
+    assert_int_equal(fx_apdu(&fx, "00A4080C0450005001"), 0x9000);
+    assert_int_equal(fx_apdu(&fx, "00D6000404 A1A2A3A4"), 0x9000);
+    assert_int_equal(fx_apdu(&fx, "00B0800402"), 0x9000);
+    assert_int_equal(fx_data_len(&fx), 2);
+    assert_int_equal(fx.rsp[0], 0xA1);
+    assert_int_equal(fx.rsp[1], 0xA2);
+    assert_int_equal(fx_apdu(&fx, "00B0A00002"), 0x6A86); /* bits 7-6 of an SFI P1 are zero */
+    fx_close(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sfi_zero_is_current_ef),
         cmocka_unit_test_setup_teardown(test_shorter_than_header, setup_current, teardown),
         cmocka_unit_test_setup_teardown(test_lc_mismatch, setup_current, teardown),
         cmocka_unit_test_setup_teardown(test_le_missing_or_unexpected, setup_current, teardown),
