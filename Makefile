@@ -102,7 +102,7 @@ bench: deps
 # ---- fuzzing: libFuzzer on the raw-APDU entry point ----------------------------------------
 FUZZ_SECONDS ?= 30
 FUZZ_BIN := build/fuzz/fuzz_apdu
-$(FUZZ_BIN): tests/fuzz/fuzz_apdu.c $(COMMON_SRC) $(CORE_SRC) $(SIM_SRC) $(SUPPORT_SRC)
+$(FUZZ_BIN): tests/fuzz/fuzz_apdu.c $(COMMON_SRC) $(CORE_SRC) $(SIM_SRC) $(SUPPORT_SRC) host/hex.c
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(WARN) $(INC) $(HOSTDEF) -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=all -o $@ $^ -lmbedcrypto

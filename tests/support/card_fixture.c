@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "card_err.h"
+#include "hex.h"
 
 static int fx_rng_fill(void *ctx, uint8_t *buf, size_t len)
 {
@@ -47,30 +48,9 @@ int fx_reboot(struct fx *fx)
 
 int fx_hex(const char *hex, uint8_t *buf, size_t cap)
 {
-    size_t n = 0;
-    int hi = -1;
-    for (const char *p = hex; *p; p++) {
-        int v;
-        if (*p >= '0' && *p <= '9')
-            v = *p - '0';
-        else if (*p >= 'a' && *p <= 'f')
-            v = *p - 'a' + 10;
-        else if (*p >= 'A' && *p <= 'F')
-            v = *p - 'A' + 10;
-        else if (*p == ' ' || *p == ':')
-            continue;
-        else
-            return -1;
-        if (hi < 0) {
-            hi = v;
-        } else {
-            if (n >= cap)
-                return -1;
-            buf[n++] = (uint8_t)(hi << 4 | v);
-            hi = -1;
-        }
-    }
-    return hi < 0 ? (int)n : -1;
+    size_t n;
+    char err[128];
+    return hex_decode(hex, buf, cap, &n, err, sizeof err) == 0 ? (int)n : -1;
 }
 
 uint16_t fx_raw(struct fx *fx, const uint8_t *apdu, size_t len)
