@@ -1,6 +1,6 @@
 /* libFuzzer harness at the raw-APDU entry point (card_process).
- * Input: byte 0 picks the starting card (bit 0: blank or personalized, bit 1: user PIN
- * verified first); then records of [length byte][APDU bytes]; a length byte of 0xFF is a
+ * Input: byte 0 picks the starting card (bit 0: blank or personalized, bit 2: personalized
+ * with the key profile, three shares set and a key generated; bit 1: user PIN verified first); then records of [length byte][APDU bytes]; a length byte of 0xFF is a
  * power cycle instead. Each APDU is copied into an exact-size buffer (ASan sees over-reads).
  * Invariants checked: every answer is at least a status word, and after the whole sequence
  * the NVM image still mounts (no command sequence can corrupt the card). */
@@ -14,7 +14,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct fx g_fx;
-static uint8_t *g_blank, *g_perso;
+static uint8_t *g_blank, *g_perso, *g_keys;
 
 static void prepare(void)
 {
@@ -22,12 +22,26 @@ static void prepare(void)
         return;
     g_blank = malloc(CARD_NVM_DEFAULT_SIZE);
     g_perso = malloc(CARD_NVM_DEFAULT_SIZE);
-    if (!g_blank || !g_perso || fx_open(&g_fx) != 0)
+    g_keys = malloc(CARD_NVM_DEFAULT_SIZE);
+    if (!g_blank || !g_perso || !g_keys || fx_open(&g_fx) != 0)
         abort();
     nvm_sim_snapshot(&g_fx.nvm, g_blank);
     if (fx_personalize(&g_fx) != 0)
         abort();
     nvm_sim_snapshot(&g_fx.nvm, g_perso);
+    static const char *const keys[] = {
+        "0020008106313233343536",
+        "80D8000120 0101010101010101010101010101010101010101010101010101010101010101",
+        "80D8000220 0202020202020202020202020202020202020202020202020202020202020202",
+        "80D8000320 0303030303030303030303030303030303030303030303030303030303030303",
+        "0047800000",
+    };
+    if (fx_key_profile(&g_fx, 3, 0) != 0)
+        abort();
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (fx_apdu(&g_fx, keys[i]) != 0x9000)
+            abort();
+    nvm_sim_snapshot(&g_fx.nvm, g_keys);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -35,7 +49,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     prepare();
     if (size < 1)
         return 0;
-    nvm_sim_restore(&g_fx.nvm, (data[0] & 1) ? g_perso : g_blank);
+    nvm_sim_restore(&g_fx.nvm, (data[0] & 4) ? g_keys : (data[0] & 1) ? g_perso : g_blank);
     if (fx_reboot(&g_fx) != CARD_OK)
         abort();
     if (data[0] & 2)

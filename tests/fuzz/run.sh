@@ -8,8 +8,10 @@ cd "$(dirname "$0")/../.."
 work=build/fuzz
 mkdir -p "$work/corpus"
 cp -n tests/fuzz/corpus/* "$work/corpus/" 2>/dev/null || true
-regs=(tests/fuzz/regressions/*)
-if [ -e "${regs[0]}" ]; then
+shopt -s nullglob
+regs=(tests/fuzz/regressions/{crash,leak,timeout}-*)
+shopt -u nullglob
+if [ ${#regs[@]} -gt 0 ]; then
   "$bin" "${regs[@]}" >"$work/regressions.log" 2>&1 || { cat "$work/regressions.log"; exit 1; }
   echo "fuzz: ${#regs[@]} regression inputs replayed, all pass"
 fi
