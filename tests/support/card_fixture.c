@@ -37,6 +37,37 @@ void fx_close(struct fx *fx)
     nvm_sim_close(&fx->nvm);
 }
 
+int fx_setup_blank(void **state)
+{
+    struct fx *fx = calloc(1, sizeof *fx);
+    if (fx == NULL)
+        return -1;
+    if (fx_open(fx) != 0) {
+        fx_close(fx);
+        free(fx);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+int fx_setup_perso(void **state)
+{
+    if (fx_setup_blank(state) != 0)
+        return -1;
+    return fx_personalize(*state) == 0 ? 0 : -1;
+}
+
+int fx_teardown(void **state)
+{
+    struct fx *fx = *state;
+    if (fx != NULL) {
+        fx_close(fx);
+        free(fx);
+    }
+    return 0;
+}
+
 int fx_reboot(struct fx *fx)
 {
     nvm_sim_power_restore(&fx->nvm);

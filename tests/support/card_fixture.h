@@ -22,6 +22,12 @@ struct fx {
 int fx_open(struct fx *fx);
 void fx_close(struct fx *fx);
 
+/* cmocka group fixtures: *state becomes a heap fx, blank or personalized (fx_personalize);
+ * fx_teardown closes and frees it. Return 0, or -1 when the card cannot be set up. */
+int fx_setup_blank(void **state);
+int fx_setup_perso(void **state);
+int fx_teardown(void **state);
+
 /* Remounts from the NVM image as after a power cycle (power restored first).
  * Returns the card_mount result. */
 int fx_reboot(struct fx *fx);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "card_fixture.h"
+#include "fx_assert.h"
 #include "nvm_sim.h"
 
 #define APDU(fx, hex, sw) assert_int_equal(fx_apdu((fx), (hex)), (sw))
@@ -25,31 +26,10 @@
 
 /* ---- fixtures ----------------------------------------------------------------------------- */
 
-static int setup_blank(void **state)
-{
-    struct fx *fx = calloc(1, sizeof *fx);
-    if (fx == NULL)
-        return -1;
-    if (fx_open(fx) != 0) {
-        fx_close(fx);
-        free(fx);
-        return -1;
-    }
-    *state = fx;
-    return 0;
-}
-
-static int setup_perso(void **state)
-{
-    if (setup_blank(state) != 0)
-        return -1;
-    return fx_personalize(*state) == 0 ? 0 : -1;
-}
-
 /* Personalized, user PIN verified, EF 5001 current and holding EF5001_HEAD. */
 static int setup_current(void **state)
 {
-    if (setup_perso(state) != 0)
+    if (fx_setup_perso(state) != 0)
         return -1;
     struct fx *fx = *state;
     if (fx_apdu(fx, "0020 0081 06 313233343536") != 0x9000 ||
@@ -59,27 +39,7 @@ static int setup_current(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
-    struct fx *fx = *state;
-    if (fx != NULL) {
-        fx_close(fx);
-        free(fx);
-    }
-    return 0;
-}
-
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-static void expect_data(const struct fx *fx, const char *hex)
-{
-    uint8_t want[CARD_RAPDU_MAX];
-    int n = fx_hex(hex, want, sizeof want);
-    assert_true(n >= 0);
-    assert_int_equal(fx_data_len(fx), (size_t)n);
-    if (n > 0)
-        assert_memory_equal(fx->rsp, want, (size_t)n);
-}
 
 static uint8_t *snapshot(const struct fx *fx)
 {
@@ -101,7 +61,7 @@ static bool nvm_equals(const struct fx *fx, const uint8_t *img)
 static void expect_current_unchanged(struct fx *fx)
 {
     APDU(fx, "00B0 0000 08", 0x9000);
-    expect_data(fx, EF5001_HEAD);
+    fx_expect_data(fx, EF5001_HEAD);
 }
 
 /* Sends raw bytes and checks SW, an untouched image and an unchanged current file. */
@@ -767,27 +727,27 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sfi_zero_is_current_ef),
-        cmocka_unit_test_setup_teardown(test_shorter_than_header, setup_current, teardown),
-        cmocka_unit_test_setup_teardown(test_lc_mismatch, setup_current, teardown),
-        cmocka_unit_test_setup_teardown(test_le_missing_or_unexpected, setup_current, teardown),
+        cmocka_unit_test_setup_teardown(test_shorter_than_header, setup_current, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_lc_mismatch, setup_current, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_le_missing_or_unexpected, setup_current, fx_teardown),
         cmocka_unit_test_setup_teardown(test_extended_where_not_allowed, setup_current,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_nc_above_limit, setup_current, teardown),
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_nc_above_limit, setup_current, fx_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_class_and_instruction, setup_current,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_bad_p1p2_every_command, setup_current, teardown),
-        cmocka_unit_test_setup_teardown(test_refusals_keep_state, setup_current, teardown),
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_bad_p1p2_every_command, setup_current, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refusals_keep_state, setup_current, fx_teardown),
         cmocka_unit_test_setup_teardown(test_sfi_refusal_keeps_current_ef, setup_current,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_extended_update_and_read, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_extended_get_data_and_challenge, setup_perso,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_get_response_chain, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_get_response_sizes, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_get_response_over_256, setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_atr, setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_process_cap_2, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_unpowered, setup_perso, teardown),
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_extended_update_and_read, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_extended_get_data_and_challenge, fx_setup_perso,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_get_response_chain, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_get_response_sizes, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_get_response_over_256, fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_atr, fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_process_cap_2, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unpowered, fx_setup_perso, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

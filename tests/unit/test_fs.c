@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "card_fixture.h"
+#include "fx_assert.h"
 #include "nvm_sim.h"
 
 #define APDU(fx, hex, sw) assert_int_equal(fx_apdu((fx), (hex)), (sw))
@@ -22,48 +23,7 @@
 
 /* ---- fixtures ----------------------------------------------------------------------------- */
 
-static int setup_blank(void **state)
-{
-    struct fx *fx = calloc(1, sizeof *fx);
-    if (fx == NULL)
-        return -1;
-    if (fx_open(fx) != 0) {
-        fx_close(fx);
-        free(fx);
-        return -1;
-    }
-    *state = fx;
-    return 0;
-}
-
-static int setup_perso(void **state)
-{
-    if (setup_blank(state) != 0)
-        return -1;
-    return fx_personalize(*state) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    struct fx *fx = *state;
-    if (fx != NULL) {
-        fx_close(fx);
-        free(fx);
-    }
-    return 0;
-}
-
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-static void expect_data(const struct fx *fx, const char *hex)
-{
-    uint8_t want[CARD_RAPDU_MAX];
-    int n = fx_hex(hex, want, sizeof want);
-    assert_true(n >= 0);
-    assert_int_equal(fx_data_len(fx), (size_t)n);
-    if (n > 0)
-        assert_memory_equal(fx->rsp, want, (size_t)n);
-}
 
 /* CREATE FILE with the given FCP content (the 62 template and Lc are added here). */
 static uint16_t create_file(struct fx *fx, const char *content)
@@ -225,29 +185,29 @@ static void test_fcp_bytes(void **state)
 {
     struct fx *fx = *state;
     APDU(fx, "00A4 0000 00", 0x9000);
-    expect_data(fx, FCP_MF);
+    fx_expect_data(fx, FCP_MF);
     APDU(fx, "00A4 0000 02 3F00 00", 0x9000);
-    expect_data(fx, FCP_MF);
+    fx_expect_data(fx, FCP_MF);
     APDU(fx, "00A4 0004 02 3F00 00", 0x9000);
-    expect_data(fx, FCP_MF);
+    fx_expect_data(fx, FCP_MF);
     APDU(fx, "00A4 0400 08 A000000647494344 00", 0x9000);
-    expect_data(fx, FCP_5000);
+    fx_expect_data(fx, FCP_5000);
     APDU(fx, "00A4 0200 02 5001 00", 0x9000);
-    expect_data(fx, FCP_5001);
+    fx_expect_data(fx, FCP_5001);
     APDU(fx, "00A4 0204 02 5002 00", 0x9000);
-    expect_data(fx, FCP_5002);
+    fx_expect_data(fx, FCP_5002);
     APDU(fx, "00A4 0800 04 50005001 00", 0x9000);
-    expect_data(fx, FCP_5001);
+    fx_expect_data(fx, FCP_5001);
     /* P2 0C: nothing; no Le: nothing either */
     APDU(fx, "00A4 080C 04 50005001 00", 0x9000);
-    expect_data(fx, "");
+    fx_expect_data(fx, "");
     APDU(fx, "00A4 0800 04 50005001", 0x9000);
-    expect_data(fx, "");
+    fx_expect_data(fx, "");
     /* a short Le takes the first bytes, the rest via GET RESPONSE */
     APDU(fx, "00A4 0800 04 50005002 05", 0x6110);
-    expect_data(fx, "6213820109");
+    fx_expect_data(fx, "6213820109");
     APDU(fx, "00C0 0000 10", 0x9000);
-    expect_data(fx, "83025002 80020020 8A0105 8603FF0202");
+    fx_expect_data(fx, "83025002 80020020 8A0105 8603FF0202");
 }
 
 static void test_create_defaults_in_fcp(void **state)
@@ -255,23 +215,23 @@ static void test_create_defaults_in_fcp(void **state)
     struct fx *fx = *state; /* blank card */
     CREATE(fx, "820101 83020101 80020010", 0x9000); /* no ACs: read always, others admin */
     APDU(fx, "00A4 0000 02 0101 00", 0x9000);
-    expect_data(fx, "6213 820101 83020101 80020010 8A0105 8603000202");
+    fx_expect_data(fx, "6213 820101 83020101 80020010 8A0105 8603000202");
     APDU(fx, "00A4 000C 02 3F00", 0x9000);
     CREATE(fx, "820109 83020102 800110 8603000000", 0x9000); /* internal: read forced never */
     APDU(fx, "00A4 0000 02 0102 00", 0x9000);
-    expect_data(fx, "6213 820109 83020102 80020010 8A0105 8603FF0000");
+    fx_expect_data(fx, "6213 820109 83020102 80020010 8A0105 8603FF0000");
     APDU(fx, "00A4 000C 02 3F00", 0x9000);
     CREATE(fx, "820101 83020103 80020100 8A0103 880110 86030101FF", 0x9000);
     APDU(fx, "00A4 0000 02 0103 00", 0x9000);
-    expect_data(fx, "6216 820101 83020103 80020100 880110 8A0103 86030101FF");
+    fx_expect_data(fx, "6216 820101 83020103 80020100 880110 8A0103 86030101FF");
     APDU(fx, "00A4 000C 02 3F00", 0x9000);
     CREATE(fx, "820138 83020200", 0x9000); /* DF without a name */
     APDU(fx, "00A4 0000 02 0200 00", 0x9000);
-    expect_data(fx, "620F 820138 83020200 8A0105 8603000202");
+    fx_expect_data(fx, "620F 820138 83020200 8A0105 8603000202");
     /* created deactivated */
     CREATE(fx, "820101 83020201 80020004 8A0104", 0x9000);
     APDU(fx, "00A4 0200 02 0201 00", 0x6283);
-    expect_data(fx, "6213 820101 83020201 80020004 8A0104 8603000202");
+    fx_expect_data(fx, "6213 820101 83020201 80020004 8A0104 8603000202");
 }
 
 /* ---- SELECT ----------------------------------------------------------------------------- */
@@ -412,10 +372,10 @@ static void test_read_update_binary(void **state)
         assert_int_equal(fx->rsp[i], 0);
     APDU(fx, "00D6 0000 04 DEADBEEF", 0x9000);
     APDU(fx, "00B0 0000 04", 0x9000);
-    expect_data(fx, "DEADBEEF");
+    fx_expect_data(fx, "DEADBEEF");
     APDU(fx, "00D6 0002 03 010203", 0x9000);
     APDU(fx, "00B0 0000 06", 0x9000);
-    expect_data(fx, "DEAD01020300");
+    fx_expect_data(fx, "DEAD01020300");
     APDU(fx, "00B0 0000 50", 0x6282); /* 80 asked, 64 there */
     assert_int_equal(fx_data_len(fx), 64);
     APDU(fx, "00B0 0030 20", 0x6282);
@@ -424,9 +384,9 @@ static void test_read_update_binary(void **state)
     assert_int_equal(fx_data_len(fx), 16);
     APDU(fx, "00D6 003F 01 77", 0x9000);
     APDU(fx, "00B0 003F 01", 0x9000);
-    expect_data(fx, "77");
+    fx_expect_data(fx, "77");
     APDU(fx, "00B0 003F 02", 0x6282);
-    expect_data(fx, "77");
+    fx_expect_data(fx, "77");
     uint8_t *img = snapshot(fx);
     APDU(fx, "00B0 0040 01", 0x6B00);
     APDU(fx, "00D6 003F 02 7777", 0x6A84);
@@ -450,7 +410,7 @@ static void test_read_update_binary(void **state)
     assert_int_equal(fx_reboot(fx), 0);
     APDU(fx, "00A4 080C 04 50005001", 0x9000);
     APDU(fx, "00B0 0000 04", 0x9000);
-    expect_data(fx, "01060B10");
+    fx_expect_data(fx, "01060B10");
 }
 
 static void test_sfi_addressing(void **state)
@@ -461,11 +421,11 @@ static void test_sfi_addressing(void **state)
     APDU(fx, "00B0 0000 01", 0x6986);
     APDU(fx, "00D6 8102 02 AABB", 0x9000); /* SFI 1 = EF 5001, offset 2 */
     APDU(fx, "00B0 8100 04", 0x9000);
-    expect_data(fx, "0000AABB");
+    fx_expect_data(fx, "0000AABB");
     APDU(fx, "00B0 0002 01", 0x9000); /* EF 5001 is now current */
-    expect_data(fx, "AA");
+    fx_expect_data(fx, "AA");
     APDU(fx, "00B0 813F 02", 0x6282);
-    expect_data(fx, "00");
+    fx_expect_data(fx, "00");
     APDU(fx, "00B0 8140 01", 0x6B00);
     APDU(fx, "00B0 8200 01", 0x6A82); /* no SFI 2 here */
     /* SFI are per DF: not found from the MF */
@@ -483,7 +443,7 @@ static void test_sfi_addressing(void **state)
     CREATE(fx, "820101 83025005 80020008 880128", 0x9000);
     APDU(fx, "00A4 000C 02 5000", 0x9000);
     APDU(fx, "00B0 8500 08", 0x9000);
-    expect_data(fx, "0000000000000000");
+    fx_expect_data(fx, "0000000000000000");
 }
 
 /* ---- internal EFs ------------------------------------------------------------------------- */
@@ -613,7 +573,7 @@ static void test_access_not_enforced_before_operational(void **state)
     CREATE(fx, "820101 83020101 80020008 8603FFFFFF", 0x9000);
     APDU(fx, "00D6 0000 02 0101", 0x9000);
     APDU(fx, "00B0 0000 02", 0x9000);
-    expect_data(fx, "0101");
+    fx_expect_data(fx, "0101");
     APDU(fx, "0004 0000", 0x9000);
     APDU(fx, "0044 0000", 0x9000);
     APDU(fx, "00A4 000C 00", 0x9000);
@@ -623,13 +583,13 @@ static void test_access_not_enforced_before_operational(void **state)
     APDU(fx, "00A4 000C 02 0101", 0x9000);
     APDU(fx, "00D6 0000 02 0303", 0x9000);
     APDU(fx, "00B0 0000 02", 0x9000);
-    expect_data(fx, "0303");
+    fx_expect_data(fx, "0303");
     APDU(fx, "00A4 000C 00", 0x9000);
     CREATE(fx, "820101 83020103 80020008 8603FFFFFF", 0x9000);
     APDU(fx, "00A4 000C 00", 0x9000);
     APDU(fx, "0044 0000", 0x9000); /* operational from now on */
     APDU(fx, "00CA DF03 01", 0x9000);
-    expect_data(fx, "05");
+    fx_expect_data(fx, "05");
     APDU(fx, "00A4 000C 02 0101", 0x9000);
     APDU(fx, "00B0 0000 02", 0x6982);
     APDU(fx, "00D6 0000 02 0404", 0x6982);
@@ -733,7 +693,7 @@ static void test_file_deactivate_activate(void **state)
     APDU(fx, "0004 0000", 0x9000);
     APDU(fx, "0004 0000", 0x9000); /* again: no change, no error */
     APDU(fx, "00A4 0800 04 50005001 00", 0x6283);
-    expect_data(fx, "6216 820101 83025001 80020040 880108 8A0104 8603000102");
+    fx_expect_data(fx, "6216 820101 83025001 80020040 880108 8A0104 8603000102");
     APDU(fx, "00B0 0000 02", 0x6985);
     APDU(fx, "00D6 0000 02 0000", 0x6985);
     APDU(fx, "00A4 000C 02 5000", 0x9000);
@@ -756,14 +716,14 @@ static void test_file_deactivate_activate(void **state)
     APDU(fx, "00A4 000C 02 5000", 0x9000);
     APDU(fx, "0044 0000 02 5001", 0x9000); /* by FID from the DF */
     APDU(fx, "00A4 0800 04 50005001 00", 0x9000);
-    expect_data(fx, FCP_5001);
+    fx_expect_data(fx, FCP_5001);
     APDU(fx, "00B0 0000 02", 0x9000);
-    expect_data(fx, "ABCD");
+    fx_expect_data(fx, "ABCD");
     /* a DF */
     APDU(fx, "00A4 000C 02 3F00", 0x9000);
     APDU(fx, "0004 0000 02 5000", 0x9000);
     APDU(fx, "00A4 0000 02 5000 00", 0x6283);
-    expect_data(fx, "6219 820138 83025000 8408A000000647494344 8A0104 8603000202");
+    fx_expect_data(fx, "6219 820138 83025000 8408A000000647494344 8A0104 8603000202");
     APDU(fx, "0044 0000", 0x9000);
     APDU(fx, "00A4 000C 02 5000", 0x9000);
     /* the MF is never deactivated (the card is terminated instead) */
@@ -808,7 +768,7 @@ static void test_fill_heap(void **state)
     CREATE(fx, "820101 83027101 80020001", 0x6A84);
     APDU(fx, "00A4 080C 02 7100", 0x9000);
     APDU(fx, "00B0 7FFE 01", 0x9000);
-    expect_data(fx, "5A");
+    fx_expect_data(fx, "5A");
 }
 
 static void test_fill_file_table(void **state)
@@ -987,9 +947,9 @@ static void test_get_put_data(void **state)
     memcpy(serial, fx->rsp, 8);
     APDU(fx, "00CA DF02 00", 0x6A88);
     APDU(fx, "00CA DF03 00", 0x9000);
-    expect_data(fx, "01");
+    fx_expect_data(fx, "01");
     APDU(fx, "00CA DF05 00", 0x9000);
-    expect_data(fx, "3F00 0000 38 05 0000 0002FF 00");
+    fx_expect_data(fx, "3F00 0000 38 05 0000 0002FF 00");
     uint32_t total, used, free_bytes;
     nvm_info(fx, &total, &used, &free_bytes);
     assert_int_equal(used, 0);
@@ -997,20 +957,20 @@ static void test_get_put_data(void **state)
     APDU(fx, "00DA DF02 21 000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F20",
          0x6A80);
     APDU(fx, "00CA DF03 00", 0x9000);
-    expect_data(fx, "01");
+    fx_expect_data(fx, "01");
     APDU(fx, "00DA DF02 20 000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",
          0x9000);
     APDU(fx, "00CA DF02 00", 0x9000);
-    expect_data(fx, "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F");
+    fx_expect_data(fx, "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F");
     APDU(fx, "00CA DF03 00", 0x9000);
-    expect_data(fx, "03");
+    fx_expect_data(fx, "03");
     assert_int_equal(fx_personalize(fx), 0);
     APDU(fx, "00CA DF02 00", 0x9000);
-    expect_data(fx, "54455354");
+    fx_expect_data(fx, "54455354");
     APDU(fx, "00CA DF03 00", 0x9000);
-    expect_data(fx, "05");
+    fx_expect_data(fx, "05");
     APDU(fx, "00CA DF05 00", 0x9000);
-    expect_data(fx, "3F00 0000 38 05 0000 0002FF 00"
+    fx_expect_data(fx, "3F00 0000 38 05 0000 0002FF 00"
                     "5000 3F00 38 05 0000 000202 00"
                     "5001 5000 01 05 0040 000102 01"
                     "5002 5000 09 05 0020 FF0202 00");
@@ -1025,14 +985,14 @@ static void test_get_put_data(void **state)
     verify_admin(fx);
     APDU(fx, "00DA DF02 02 4142", 0x9000);
     APDU(fx, "00CA DF03 00", 0x9000);
-    expect_data(fx, "05");
+    fx_expect_data(fx, "05");
     assert_int_equal(fx_reboot(fx), 0);
     APDU(fx, "00CA DF02 00", 0x9000);
-    expect_data(fx, "4142");
+    fx_expect_data(fx, "4142");
     APDU(fx, "00CA DF01 00", 0x9000);
     assert_memory_equal(fx->rsp, serial, 8);
     APDU(fx, "00CA DF04 00", 0x9000);
-    expect_data(fx, "81010303 82010505 83010303");
+    fx_expect_data(fx, "81010303 82010505 83010303");
 }
 
 /* ---- TERMINATE CARD USAGE ------------------------------------------------------------------- */
@@ -1040,9 +1000,9 @@ static void test_get_put_data(void **state)
 static void expect_terminated(struct fx *fx)
 {
     APDU(fx, "00CA DF03 00", 0x9000);
-    expect_data(fx, "0F");
+    fx_expect_data(fx, "0F");
     APDU(fx, "00A4 0800 04 50005001 00", 0x9000); /* SELECT still works */
-    expect_data(fx, FCP_5001);
+    fx_expect_data(fx, FCP_5001);
     APDU(fx, "00CA DF01 00", 0x9000);
     APDU(fx, "00CA DF05 00", 0x9000);
     assert_int_equal(fx_data_len(fx), 48);
@@ -1072,7 +1032,7 @@ static void test_terminate(void **state)
     verify_admin(fx);
     APDU(fx, "00FE 0100", 0x6A86);
     APDU(fx, "00CA DF03 00", 0x9000);
-    expect_data(fx, "05");
+    fx_expect_data(fx, "05");
     APDU(fx, "00FE 0000", 0x9000);
     expect_terminated(fx);
     assert_int_equal(fx_reboot(fx), 0);
@@ -1084,7 +1044,7 @@ static void test_terminate_blank(void **state)
     struct fx *fx = *state; /* no access conditions before operational */
     APDU(fx, "00FE 0000", 0x9000);
     APDU(fx, "00CA DF03 00", 0x9000);
-    expect_data(fx, "0F");
+    fx_expect_data(fx, "0F");
     APDU(fx, "0024 0181 06 313233343536", 0x6985);
     APDU(fx, "00E0 0000 0C 620A 820101 83020101 800110", 0x6985);
 }
@@ -1114,12 +1074,12 @@ static void test_persistence_across_reboot(void **state)
     assert_int_equal(u, u0);
     APDU(fx, "00A4 080C 04 50005001", 0x9000);
     APDU(fx, "00B0 0010 04", 0x9000);
-    expect_data(fx, "CAFEBABE");
+    fx_expect_data(fx, "CAFEBABE");
     select_expect(fx, "00A4 0400 05 4435313130 00", 0x5110);
     select_expect(fx, "00A4 0200 02 5111 00", 0x5111);
     expect_current_ef(fx, 0x5111);
     APDU(fx, "00CA DF03 00", 0x9000);
-    expect_data(fx, "05");
+    fx_expect_data(fx, "05");
     /* and a second power cycle changes nothing either */
     uint8_t *img = snapshot(fx);
     assert_int_equal(fx_reboot(fx), 0);
@@ -1130,38 +1090,38 @@ static void test_persistence_across_reboot(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fcp_bytes, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_create_defaults_in_fcp, setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_select_mf_forms, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_select_by_fid, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_select_child_ef_parent, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_select_by_name_and_path, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_select_failure_keeps_current, setup_perso,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_read_update_binary, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_sfi_addressing, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_internal_ef_unreadable_before_perso, setup_blank,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_internal_ef_unreadable_after_perso, setup_perso,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_deleted_internal_ef_is_wiped, setup_perso,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_access_conditions_operational, setup_perso,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_fcp_bytes, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_create_defaults_in_fcp, fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_select_mf_forms, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_select_by_fid, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_select_child_ef_parent, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_select_by_name_and_path, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_select_failure_keeps_current, fx_setup_perso,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_read_update_binary, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_sfi_addressing, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_internal_ef_unreadable_before_perso, fx_setup_blank,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_internal_ef_unreadable_after_perso, fx_setup_perso,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_deleted_internal_ef_is_wiped, fx_setup_perso,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_access_conditions_operational, fx_setup_perso,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_access_not_enforced_before_operational,
-                                        setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_df_subtree, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_delete_current_files, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_file_deactivate_activate, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_fill_heap, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_fill_file_table, setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_depth_limit, setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_create_file_refusals, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_create_makes_current, setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_get_put_data, setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_terminate, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_terminate_blank, setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_persistence_across_reboot, setup_perso, teardown),
+                                        fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_df_subtree, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_delete_current_files, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_file_deactivate_activate, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fill_heap, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_fill_file_table, fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_depth_limit, fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_create_file_refusals, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_create_makes_current, fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_get_put_data, fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_terminate, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_terminate_blank, fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_persistence_across_reboot, fx_setup_perso, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "card_fixture.h"
+#include "fx_assert.h"
 #include "nvm_sim.h"
 
 /* Sends an APDU and checks its status word (the failing line is the caller's). */
@@ -25,48 +26,7 @@
 
 /* ---- fixtures ----------------------------------------------------------------------------- */
 
-static int setup_blank(void **state)
-{
-    struct fx *fx = calloc(1, sizeof *fx);
-    if (fx == NULL)
-        return -1;
-    if (fx_open(fx) != 0) {
-        fx_close(fx);
-        free(fx);
-        return -1;
-    }
-    *state = fx;
-    return 0;
-}
-
-static int setup_perso(void **state)
-{
-    if (setup_blank(state) != 0)
-        return -1;
-    return fx_personalize(*state) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    struct fx *fx = *state;
-    if (fx != NULL) {
-        fx_close(fx);
-        free(fx);
-    }
-    return 0;
-}
-
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-static void expect_data(const struct fx *fx, const char *hex)
-{
-    uint8_t want[CARD_RAPDU_MAX];
-    int n = fx_hex(hex, want, sizeof want);
-    assert_true(n >= 0);
-    assert_int_equal(fx_data_len(fx), (size_t)n);
-    if (n > 0)
-        assert_memory_equal(fx->rsp, want, (size_t)n);
-}
 
 /* GET DATA DF04: 4 bytes per reference (ref, set, tries left, max tries). */
 static void pin_record(struct fx *fx, uint8_t ref, uint8_t rec[4])
@@ -126,21 +86,21 @@ static void test_verify_unset_references(void **state)
 {
     struct fx *fx = *state; /* blank card: no reference data yet */
     APDU(fx, "00CADF04 0C", 0x9000);
-    expect_data(fx, "81000303 82000505 83000303");
+    fx_expect_data(fx, "81000303 82000505 83000303");
     APDU(fx, "0020 0081", 0x6984);
     APDU(fx, "0020 0083", 0x6984);
     APDU(fx, "0020 0081 06 313233343536", 0x6984);
     APDU(fx, "0020 0083 08 3837363534333231", 0x6984);
     /* an unset reference costs nothing */
     APDU(fx, "00CADF04 0C", 0x9000);
-    expect_data(fx, "81000303 82000505 83000303");
+    fx_expect_data(fx, "81000303 82000505 83000303");
 }
 
 static void test_verify_status_and_success(void **state)
 {
     struct fx *fx = *state;
     APDU(fx, "00CADF04 0C", 0x9000);
-    expect_data(fx, "81010303 82010505 83010303");
+    fx_expect_data(fx, "81010303 82010505 83010303");
     APDU(fx, "0020 0081", 0x63C3); /* not verified, 3 tries */
     APDU(fx, "0020 0083", 0x63C3);
     APDU(fx, "0020 0081 06 313233343536", 0x9000);
@@ -237,7 +197,7 @@ static void test_verify_bad_parameters(void **state)
     assert_nvm_equals(fx, img);
     free(img);
     APDU(fx, "00CADF04 0C", 0x9000);
-    expect_data(fx, "81010303 82010505 83010303");
+    fx_expect_data(fx, "81010303 82010505 83010303");
 }
 
 static void test_verify_p1_ff_resets_status(void **state)
@@ -257,7 +217,7 @@ static void test_verify_p1_ff_resets_status(void **state)
     /* resetting spends no try and the data stayed as written */
     assert_int_equal(tries_left(fx, REF_USER), 3);
     APDU(fx, "00B0 0000 02", 0x9000);
-    expect_data(fx, "AABB");
+    fx_expect_data(fx, "AABB");
 }
 
 /* ---- the volatile security state ------------------------------------------------------------ */
@@ -279,7 +239,7 @@ static void expect_cleared(struct fx *fx)
     APDU(fx, "0020 0083", 0x63C3);
     APDU(fx, "00DA DF02 02 4142", 0x6982); /* PUT DATA needs the admin PIN */
     APDU(fx, "00B0 0000 01", 0x9000);
-    expect_data(fx, "11");
+    fx_expect_data(fx, "11");
 }
 
 static void test_power_off_on_clears_security(void **state)
@@ -404,7 +364,7 @@ static void test_change_new_only_when_unset_in_operational(void **state)
     APDU(fx, "0024 0183 08 3837363534333231", 0x9000);
     APDU(fx, "0044 0000", 0x9000);
     APDU(fx, "00CADF03 01", 0x9000);
-    expect_data(fx, "05");
+    fx_expect_data(fx, "05");
     APDU(fx, "0024 0181 06 393939393939", 0x6985);
     /* the PUK is still unset: its first value may be given */
     APDU(fx, "002C 0181 08 3132333435363738", 0x6984);
@@ -423,7 +383,7 @@ static void test_unblock_puk_with_new_pin(void **state)
     block_user(fx);
     APDU(fx, "002C 0081 0E 3132333435363738 393939393939", 0x9000);
     APDU(fx, "00CADF04 0C", 0x9000);
-    expect_data(fx, "81010303 82010505 83010303");
+    fx_expect_data(fx, "81010303 82010505 83010303");
     APDU(fx, "0020 0081 06 313233343536", 0x63C2); /* the old PIN is replaced */
     APDU(fx, "0020 0081 06 393939393939", 0x9000);
     /* works without a block too */
@@ -455,7 +415,7 @@ static void test_unblock_wrong_puk(void **state)
     APDU(fx, "002C 0181 08 3132333435363738", 0x6983); /* PUK blocked after 5 */
     APDU(fx, "002C 0081 0E 3132333435363738 393939393939", 0x6983);
     APDU(fx, "00CADF04 0C", 0x9000);
-    expect_data(fx, "81010003 82010005 83010303");
+    fx_expect_data(fx, "81010003 82010005 83010303");
     /* the admin can still help */
     APDU(fx, "0020 0083 08 3837363534333231", 0x9000);
     APDU(fx, "002C 0381", 0x9000);
@@ -652,39 +612,39 @@ static void test_cut_first_write_changes_nothing(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_verify_unset_references, setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_verify_status_and_success, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_verify_wrong_blocks_user_after_3, setup_perso,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_verify_right_resets_counter, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_verify_wrong_length_candidates, setup_perso,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_verify_admin_blocks_after_3, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_verify_bad_parameters, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_verify_p1_ff_resets_status, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_power_off_on_clears_security, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_reset_clears_security, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_power_on_alone_clears_security, setup_perso,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_change_old_new, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_change_wrong_old_costs_try, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_change_new_length_checked, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_change_parameters, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_change_new_only_before_operational, setup_blank,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_verify_unset_references, fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_verify_status_and_success, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_verify_wrong_blocks_user_after_3, fx_setup_perso,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_verify_right_resets_counter, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_verify_wrong_length_candidates, fx_setup_perso,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_verify_admin_blocks_after_3, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_verify_bad_parameters, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_verify_p1_ff_resets_status, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_power_off_on_clears_security, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reset_clears_security, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_power_on_alone_clears_security, fx_setup_perso,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_change_old_new, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_change_wrong_old_costs_try, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_change_new_length_checked, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_change_parameters, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_change_new_only_before_operational, fx_setup_blank,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_change_new_only_when_unset_in_operational,
-                                        setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_unblock_puk_with_new_pin, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_unblock_puk_only, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_unblock_wrong_puk, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_unblock_by_admin, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_unblock_parameters, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_unblock_unset_user_pin, setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_pin_never_in_response, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_cut_wrong_verify, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_cut_right_verify, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_cut_first_write_changes_nothing, setup_perso,
-                                        teardown),
+                                        fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unblock_puk_with_new_pin, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unblock_puk_only, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unblock_wrong_puk, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unblock_by_admin, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unblock_parameters, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_unblock_unset_user_pin, fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pin_never_in_response, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cut_wrong_verify, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cut_right_verify, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cut_first_write_changes_nothing, fx_setup_perso,
+                                        fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -314,37 +314,6 @@ static void sweep(struct fx *fx, const struct script *s, struct run_stats *st)
 
 /* ---- fixtures ----------------------------------------------------------------------------- */
 
-static int setup_blank(void **state)
-{
-    struct fx *fx = calloc(1, sizeof *fx);
-    if (fx == NULL)
-        return -1;
-    if (fx_open(fx) != 0) {
-        fx_close(fx);
-        free(fx);
-        return -1;
-    }
-    *state = fx;
-    return 0;
-}
-
-static int setup_perso(void **state)
-{
-    if (setup_blank(state) != 0)
-        return -1;
-    return fx_personalize(*state) == 0 ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    struct fx *fx = *state;
-    if (fx != NULL) {
-        fx_close(fx);
-        free(fx);
-    }
-    return 0;
-}
-
 static void run(struct fx *fx, struct script *s)
 {
     struct run_stats st = { 0, 0 };
@@ -527,13 +496,13 @@ static void test_digest_sensitivity(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_digest_sensitivity, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_tear_personalization, setup_blank, teardown),
-        cmocka_unit_test_setup_teardown(test_tear_update_binary, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_tear_create_delete_df, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_tear_pin_management, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_tear_put_data_terminate, setup_perso, teardown),
-        cmocka_unit_test_setup_teardown(test_tear_file_lifecycle, setup_perso, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_sensitivity, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_tear_personalization, fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_tear_update_binary, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_tear_create_delete_df, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_tear_pin_management, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_tear_put_data_terminate, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_tear_file_lifecycle, fx_setup_perso, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
