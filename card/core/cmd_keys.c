@@ -67,6 +67,33 @@ static int commit_or_abort(struct nvm *nvm, int rc)
     return rc;
 }
 
+/* Commits the key state alone. Returns 0 or an NVM error. */
+static int save_state(struct card *card, const struct keys_files *kf, const struct keys_state *st)
+{
+    int rc = nvm_begin(&card->nvm, 0);
+    if (rc)
+        return rc;
+    return commit_or_abort(&card->nvm, keys_state_stage(&card->nvm, kf, st));
+}
+
+/* Commits a new key pair with its state (and, after an import, the binding key's erasure) in
+ * one secret transaction: a cut leaves the old key and state or the new ones. */
+static int save_key(struct card *card, const struct keys_files *kf,
+                    const uint8_t kp[KEYS_PRIV_FILE_LEN], const struct keys_state *st,
+                    bool erase_binding)
+{
+    static const uint8_t zero[KEYS_PRIV_FILE_LEN];
+    int rc = nvm_begin(&card->nvm, NVM_TXN_SECRET);
+    if (rc)
+        return rc;
+    rc = fs_stage_update(&card->nvm, &kf->priv, 0, kp, KEYS_PRIV_FILE_LEN);
+    if (rc == CARD_OK)
+        rc = keys_state_stage(&card->nvm, kf, st);
+    if (rc == CARD_OK && erase_binding)
+        rc = fs_stage_update(&card->nvm, &kf->bind, 0, zero, KEYS_PRIV_FILE_LEN);
+    return commit_or_abort(&card->nvm, rc);
+}
+
 int cmd_set_share(struct card *card, const struct capdu *cmd, struct rapdu *rsp)
 {
     (void)rsp;
@@ -127,13 +154,7 @@ int cmd_generate_key(struct card *card, const struct capdu *cmd, struct rapdu *r
         memset(st.src_kcv, 0, sizeof st.src_kcv);
         st.export_count = 0;
         memset(st.bind_hash, 0, sizeof st.bind_hash);
-        rc = nvm_begin(&card->nvm, NVM_TXN_SECRET);
-        if (rc == CARD_OK) {
-            rc = fs_stage_update(&card->nvm, &kf.priv, 0, kp, KEYS_PRIV_FILE_LEN);
-            if (rc == CARD_OK)
-                rc = keys_state_stage(&card->nvm, &kf, &st);
-            rc = commit_or_abort(&card->nvm, rc);
-        }
+        rc = save_key(card, &kf, kp, &st, false);
     }
     if (rc == CARD_OK)
         rc = put_point_template(rsp, kp + EC_PRIV_LEN);
@@ -290,9 +311,7 @@ int cmd_export_wrapped(struct card *card, const struct capdu *cmd, struct rapdu 
         k.st.flags |= KEYS_FLAG_BACKUP;
         k.st.export_count = h.export_count;
         memcpy(k.st.bind_hash, hash, sizeof hash);
-        rc = nvm_begin(&card->nvm, 0);
-        if (rc == CARD_OK)
-            rc = commit_or_abort(&card->nvm, keys_state_stage(&card->nvm, &k.kf, &k.st));
+        rc = save_state(card, &k.kf, &k.st);
     }
     if (rc == CARD_OK)
         rsp->len += blob_len;
@@ -339,7 +358,6 @@ int cmd_import_wrapped(struct card *card, const struct capdu *cmd, struct rapdu 
         rc = ec_public_from_private(kp, kp + EC_PRIV_LEN) ? CARD_E_WRONG_DATA : CARD_OK;
     if (rc == CARD_OK) {
         /* Key, provenance and the binding key's erasure commit together. */
-        static const uint8_t zero[KEYS_PRIV_FILE_LEN];
         k.st.flags &= KEYS_FLAG_LOCKED;
         k.st.origin = keys_is_zero(h.src_serial, sizeof h.src_serial) ? KEYS_ORIGIN_EXTERNAL
                                                                        : KEYS_ORIGIN_IMPORTED;
@@ -347,15 +365,7 @@ int cmd_import_wrapped(struct card *card, const struct capdu *cmd, struct rapdu 
         memcpy(k.st.src_kcv, h.kcv, KCV_LEN);
         k.st.export_count = 0;
         memset(k.st.bind_hash, 0, sizeof k.st.bind_hash);
-        rc = nvm_begin(&card->nvm, NVM_TXN_SECRET);
-        if (rc == CARD_OK) {
-            rc = fs_stage_update(&card->nvm, &k.kf.priv, 0, kp, KEYS_PRIV_FILE_LEN);
-            if (rc == CARD_OK)
-                rc = keys_state_stage(&card->nvm, &k.kf, &k.st);
-            if (rc == CARD_OK && h.bound)
-                rc = fs_stage_update(&card->nvm, &k.kf.bind, 0, zero, KEYS_PRIV_FILE_LEN);
-            rc = commit_or_abort(&card->nvm, rc);
-        }
+        rc = save_key(card, &k.kf, kp, &k.st, h.bound);
     }
     ct_wipe(&k, sizeof k);
     ct_wipe(kp, sizeof kp);
@@ -379,10 +389,7 @@ int cmd_lock_export(struct card *card, const struct capdu *cmd, struct rapdu *rs
     if (rc || (st.flags & KEYS_FLAG_LOCKED))
         return rc;
     st.flags |= KEYS_FLAG_LOCKED;
-    rc = nvm_begin(&card->nvm, 0);
-    if (rc == CARD_OK)
-        rc = commit_or_abort(&card->nvm, keys_state_stage(&card->nvm, &kf, &st));
-    return rc;
+    return save_state(card, &kf, &st);
 }
 
 int cmd_get_key_group(struct card *card, struct rapdu *rsp)
