@@ -4,6 +4,7 @@
 # wildcard, so a new module needs no edit here.
 
 VARIANT ?= release
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 CC      ?= cc
 ifeq ($(origin CC),default)
 CC := cc
@@ -87,16 +88,17 @@ tests: $(PROGS) $(UNIT_BINS)
 
 # ---- top-level flows ---------------------------------------------------------------------
 check: deps
-	$(MAKE) --no-print-directory VARIANT=check tests
+	$(MAKE) --no-print-directory -j$(JOBS) VARIANT=check tests
 	bash tests/run-unit.sh build/check
 	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory cross
 
-demo: deps all
+demo: deps
+	$(MAKE) --no-print-directory -j$(JOBS) all
 	bash scripts/demo.sh build/bin
 
 bench: deps
-	$(MAKE) --no-print-directory VARIANT=release all $(BENCH_BINS)
+	$(MAKE) --no-print-directory -j$(JOBS) VARIANT=release all $(BENCH_BINS)
 	bash bench/run.sh build/bin
 
 # ---- fuzzing: libFuzzer on the raw-APDU entry point ----------------------------------------
