@@ -4,9 +4,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "blob.h"
+#include "card_ops.h"
+#include "dup.h"
 #include "hex.h"
 #include "ins.h"
+#include "profile.h"
+#include "secrets.h"
 #include "sw.h"
 #include "transport.h"
 
@@ -34,7 +40,12 @@ static void usage_main(FILE *f)
           "\n"
           "Commands:\n"
           "  apdu    --card URI HEX...   send raw command APDUs, print each response\n"
-          "  status  --card URI [--json] show a card's identity, life cycle, PINs, files, NVM\n"
+          "  status  --card URI [--json] show a card's identity, life cycle, PINs, files, NVM,\n"
+          "                              key group and key state\n"
+          "  init    --card URI ...      personalize a blank card with the default profile\n"
+          "  clone   --src URI --dst URI copy the source card's key into the destination\n"
+          "  keys    SUB --card URI ...  key group and key commands one at a time: kcv, share,\n"
+          "                              generate, pubkey, binding, export, import, lock\n"
           "\n"
           "Options:\n"
           "  -v, --verbose  trace every APDU and status word to stderr (secrets redacted)\n"
@@ -71,8 +82,10 @@ static void usage_status(FILE *f)
     fputs("usage: icdup status --card URI [--json]\n"
           "\n"
           "Resets the card, selects the MF and reads with GET DATA: serial number (DF01),\n"
-          "card type (DF02), life cycle (DF03), PIN status (DF04), file list (DF05) and NVM\n"
-          "usage (DF06). Prints them for people, or as one JSON object with --json.\n"
+          "card type (DF02), life cycle (DF03), PIN status (DF04), file list (DF05), NVM\n"
+          "usage (DF06), key group (DF10: shares present, KCV) and key state (DF11: key\n"
+          "present, origin, export count, backup flag, export lock). Prints them for\n"
+          "people, or as one JSON object with --json.\n"
           "Exit status 1 when the reader fails or the card refuses an item.\n"
           "\n"
           "  --card URI     the reader (default: $ICDUP_CARD)\n"
@@ -404,10 +417,12 @@ struct item {
     size_t len;
 };
 
+#define STATUS_ITEMS 8
+
 struct status {
     char atr_hex[3 * TRANSPORT_ATR_MAX + 1];
     uint16_t select_sw;
-    struct item it[6];
+    struct item it[STATUS_ITEMS];
     int failures;
 };
 
@@ -497,6 +512,36 @@ static void print_tree(FILE *f, const uint8_t *recs, size_t n, const long *paren
 static void print_item_error(FILE *f, const struct item *it)
 {
     fprintf(f, "(unavailable: %04X %s)\n", it->sw, sw_describe(it->sw));
+}
+
+static void hex_fprint_compact(FILE *f, const uint8_t *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        fprintf(f, "%02X", b[i]);
+}
+
+/* A DF10 answer: N (1..8), a bitmap within N, and the KCV exactly when complete. */
+static bool key_group_ok(const struct item *it)
+{
+    if (it->len != 2 && it->len != 10)
+        return false;
+    uint8_t n = it->data[0];
+    if (n < 1 || n > 8)
+        return false;
+    uint8_t all = (uint8_t)((1u << n) - 1u);
+    return (it->data[1] & (uint8_t)~all) == 0 && (it->len == 10) == (it->data[1] == all);
+}
+
+static void json_share_list(FILE *f, uint8_t bitmap)
+{
+    fputc('[', f);
+    bool first = true;
+    for (unsigned i = 0; i < 8; i++)
+        if ((bitmap >> i) & 1u) {
+            fprintf(f, "%s%u", first ? "" : ", ", i + 1);
+            first = false;
+        }
+    fputc(']', f);
 }
 
 static void status_text(FILE *f, const char *uri, const struct status *s)
@@ -595,6 +640,61 @@ static void status_text(FILE *f, const char *uri, const struct status *s)
         fprintf(f, "(malformed: %zu bytes)\n", it->len);
     else
         print_item_error(f, it);
+
+    it = &s->it[6];
+    fprintf(f, "key group   ");
+    if (it->sw == SW_OK && key_group_ok(it)) {
+        char list[48];
+        uint8_t n = it->data[0], present = it->data[1];
+        fprintf(f, "%u share%s; present: %s", n, n == 1 ? "" : "s",
+                present ? secrets_share_list(present, list, sizeof list) : "none");
+        if (it->len == 10) {
+            fputs("; KCV ", f);
+            hex_fprint_compact(f, it->data + 2, 8);
+        } else {
+            fputs("; incomplete (no KCV)", f);
+        }
+        fputc('\n', f);
+    } else if (it->sw == SW_OK) {
+        fprintf(f, "(malformed: %zu bytes)\n", it->len);
+    } else if (it->sw == SW_REF_DATA_NOT_FOUND) {
+        fprintf(f, "(no key profile: personalize the card with 'icdup init')\n");
+    } else {
+        print_item_error(f, it);
+    }
+
+    it = &s->it[7];
+    struct cardop_key_state ks;
+    fprintf(f, "key         ");
+    if (it->sw == SW_OK && cardop_key_state_decode(it->data, it->len, &ks) == 0) {
+        if (!ks.present) {
+            fprintf(f, "none");
+        } else {
+            fprintf(f, "present, ");
+            if (ks.origin == CARDOP_ORIGIN_IMPORTED) {
+                fputs("imported from card ", f);
+                hex_fprint_compact(f, ks.src_serial, 8);
+                fputs(" under KCV ", f);
+                hex_fprint_compact(f, ks.src_kcv, 8);
+            } else if (ks.origin == CARDOP_ORIGIN_EXTERNAL) {
+                fputs("imported from an external generator under KCV ", f);
+                hex_fprint_compact(f, ks.src_kcv, 8);
+            } else {
+                fputs(cardop_origin_name(ks.origin), f);
+            }
+        }
+        fprintf(f, "\n            exported %u time%s; backup %s; export %s; policy: %s\n",
+                (unsigned)ks.export_count, ks.export_count == 1 ? "" : "s",
+                (ks.flags & CARDOP_FLAG_BACKUP) ? "generated" : "not generated",
+                (ks.flags & CARDOP_FLAG_LOCKED) ? "locked" : "open",
+                (ks.policy & CARDOP_POLICY_REEXPORT) ? "re-export allowed" : "one export");
+    } else if (it->sw == SW_OK) {
+        fprintf(f, "(malformed: %zu bytes)\n", it->len);
+    } else if (it->sw == SW_REF_DATA_NOT_FOUND) {
+        fprintf(f, "(no key profile)\n");
+    } else {
+        print_item_error(f, it);
+    }
 }
 
 static void json_item_error(FILE *f, const struct item *it)
@@ -689,6 +789,50 @@ static void status_json(FILE *f, const char *uri, const struct status *s)
                 (unsigned long)be32(it->data + 8));
     else
         json_item_error(f, it);
+
+    it = &s->it[6];
+    fputs(", \"key_group\": ", f);
+    if (it->sw == SW_OK && key_group_ok(it)) {
+        fprintf(f, "{\"shares\": %u, \"present\": ", it->data[0]);
+        json_share_list(f, it->data[1]);
+        fprintf(f, ", \"complete\": %s, \"kcv\": ", it->len == 10 ? "true" : "false");
+        if (it->len == 10)
+            json_hex(f, it->data + 2, 8);
+        else
+            fputs("null", f);
+        fputc('}', f);
+    } else if (it->sw == SW_REF_DATA_NOT_FOUND) {
+        fputs("null", f);
+    } else {
+        json_item_error(f, it);
+    }
+
+    it = &s->it[7];
+    struct cardop_key_state ks;
+    fputs(", \"key\": ", f);
+    if (it->sw == SW_OK && cardop_key_state_decode(it->data, it->len, &ks) == 0) {
+        static const char *const origins[] = { "none", "generated", "imported", "external" };
+        fprintf(f, "{\"present\": %s, \"origin\": \"%s\", \"source_serial\": ",
+                ks.present ? "true" : "false", ks.origin < 4 ? origins[ks.origin] : "unknown");
+        if (ks.origin == CARDOP_ORIGIN_IMPORTED)
+            json_hex(f, ks.src_serial, 8);
+        else
+            fputs("null", f);
+        fputs(", \"source_kcv\": ", f);
+        if (ks.origin == CARDOP_ORIGIN_IMPORTED || ks.origin == CARDOP_ORIGIN_EXTERNAL)
+            json_hex(f, ks.src_kcv, 8);
+        else
+            fputs("null", f);
+        fprintf(f, ", \"export_count\": %u, \"backup_generated\": %s, \"export_locked\": %s, "
+                "\"reexport_allowed\": %s}", (unsigned)ks.export_count,
+                (ks.flags & CARDOP_FLAG_BACKUP) ? "true" : "false",
+                (ks.flags & CARDOP_FLAG_LOCKED) ? "true" : "false",
+                (ks.policy & CARDOP_POLICY_REEXPORT) ? "true" : "false");
+    } else if (it->sw == SW_REF_DATA_NOT_FOUND) {
+        fputs("null", f);
+    } else {
+        json_item_error(f, it);
+    }
     fputs("}\n", f);
 }
 
@@ -718,10 +862,11 @@ static int cmd_status(int argc, char **argv)
     static const struct {
         uint16_t tag;
         const char *label;
-    } items[6] = {
+    } items[STATUS_ITEMS] = {
         { DO_CARD_SERIAL, "serial" },  { DO_CARD_TYPE, "card type" },
         { DO_CARD_LCS, "life cycle" }, { DO_PIN_STATUS, "PIN status" },
         { DO_FILE_LIST, "file list" }, { DO_NVM_INFO, "NVM info" },
+        { DO_KEY_GROUP, "key group" }, { DO_KEY_STATE, "key state" },
     };
     char err[512];
     uint8_t *resp = malloc(TRANSPORT_RAPDU_MAX);
@@ -752,7 +897,7 @@ static int cmd_status(int argc, char **argv)
     if (s.select_sw != SW_OK)
         s.failures++;
 
-    for (size_t i = 0; i < 6; i++) {
+    for (size_t i = 0; i < STATUS_ITEMS; i++) {
         struct item *it = &s.it[i];
         it->tag = items[i].tag;
         it->label = items[i].label;
@@ -773,7 +918,10 @@ static int cmd_status(int argc, char **argv)
             goto out_items;
         }
         memcpy(it->data, resp, it->len);
-        if (it->sw != SW_OK && !(it->tag == DO_CARD_TYPE && it->sw == SW_REF_DATA_NOT_FOUND))
+        /* Unset card type, and no key profile (DF10/DF11), are states, not failures. */
+        bool optional = it->tag == DO_CARD_TYPE || it->tag == DO_KEY_GROUP ||
+                        it->tag == DO_KEY_STATE;
+        if (it->sw != SW_OK && !(optional && it->sw == SW_REF_DATA_NOT_FOUND))
             s.failures++;
     }
 
@@ -785,12 +933,12 @@ static int cmd_status(int argc, char **argv)
         fprintf(stderr, "icdup: error: cannot write the output\n");
         rc = 1;
     } else if (s.failures > 0) {
-        fprintf(stderr, "icdup: error: status: the card refused %d of 7 commands\n",
-                s.failures);
+        fprintf(stderr, "icdup: error: status: the card refused %d of %d commands\n",
+                s.failures, STATUS_ITEMS + 1);
         rc = 1;
     }
 out_items:
-    for (size_t i = 0; i < 6; i++)
+    for (size_t i = 0; i < STATUS_ITEMS; i++)
         free(s.it[i].data);
 out_resp:
     free(resp);
@@ -798,6 +946,799 @@ out_card:
     transport_close(t);
 out_opts:
     free(o.pos);
+    return rc;
+}
+
+/* ---- options of the key commands ------------------------------------------------------ */
+
+struct opt {
+    const char *name;   /* "--card" */
+    bool has_arg;
+    const char **value; /* has_arg */
+    bool *flag;         /* !has_arg */
+};
+
+/* Parses argv against opts (plus -h/--help and -v/--verbose); positional arguments go to pos
+ * (capacity argc). --name=value and --name value are both accepted. Returns 0 or EXIT_USAGE
+ * after printing the error. */
+static int parse_opts(const char *cmd, int argc, char **argv, const struct opt *opts, bool *help,
+                      int *npos, char **pos)
+{
+    *npos = 0;
+    *help = false;
+    bool only_pos = false;
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i];
+        if (only_pos || a[0] != '-' || strcmp(a, "-") == 0) {
+            pos[(*npos)++] = a;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            only_pos = true;
+            continue;
+        }
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            *help = true;
+            continue;
+        }
+        if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+            g_verbose = true;
+            continue;
+        }
+        const struct opt *o = NULL;
+        const char *inline_val = NULL;
+        for (const struct opt *p = opts; p->name != NULL; p++) {
+            size_t n = strlen(p->name);
+            if (strncmp(a, p->name, n) == 0 && (a[n] == '\0' || (a[n] == '=' && p->has_arg))) {
+                o = p;
+                inline_val = a[n] == '=' ? a + n + 1 : NULL;
+                break;
+            }
+        }
+        if (o == NULL) {
+            fprintf(stderr, "icdup: error: %s: unknown option \"%s\"\n", cmd, a);
+            die_usage_hint(cmd);
+            return EXIT_USAGE;
+        }
+        if (!o->has_arg) {
+            *o->flag = true;
+            continue;
+        }
+        if (inline_val == NULL) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "icdup: error: %s: %s needs a value\n", cmd, o->name);
+                die_usage_hint(cmd);
+                return EXIT_USAGE;
+            }
+            inline_val = argv[++i];
+        }
+        *o->value = inline_val;
+    }
+    return 0;
+}
+
+static int usage_error(const char *cmd, const char *msg)
+{
+    fprintf(stderr, "icdup: error: %s: %s\n", cmd, msg);
+    die_usage_hint(cmd);
+    return EXIT_USAGE;
+}
+
+/* Reads the user PIN (want_pin) and/or the admin PIN (want_admin) from a secrets file or "-"
+ * ("pin = ...", "admin = ..."), or asks for them on the terminal when file is NULL. what names
+ * the card in prompts ("source card"). Returns 0, 1 (failure) or EXIT_USAGE. */
+static int load_pins(const char *cmd, const char *file, const char *what, bool want_pin,
+                     struct secret_pin *pin, bool want_admin, struct secret_pin *admin)
+{
+    char err[512];
+    if (file != NULL) {
+        struct secrets s;
+        if (secrets_load(file, &s, err, sizeof err) != 0) {
+            fprintf(stderr, "icdup: error: %s: %s\n", cmd, err);
+            return 1;
+        }
+        const char *src = strcmp(file, "-") == 0 ? "standard input" : file;
+        int rc = 0;
+        if (want_pin && s.pin.len == 0) {
+            fprintf(stderr, "icdup: error: %s: %s has no \"pin = ...\" line\n", cmd, src);
+            rc = 1;
+        } else if (want_admin && s.admin.len == 0) {
+            fprintf(stderr, "icdup: error: %s: %s has no \"admin = ...\" line\n", cmd, src);
+            rc = 1;
+        } else {
+            if (want_pin)
+                *pin = s.pin;
+            if (want_admin)
+                *admin = s.admin;
+        }
+        secrets_wipe(&s);
+        return rc;
+    }
+    if (!secrets_have_terminal()) {
+        fprintf(stderr, "icdup: error: %s: no PIN file given for the %s and standard input is "
+                "not a terminal to ask on\n", cmd, what);
+        die_usage_hint(cmd);
+        return EXIT_USAGE;
+    }
+    char prompt[96];
+    if (want_pin) {
+        snprintf(prompt, sizeof prompt, "user PIN of the %s", what);
+        if (secrets_prompt_pin(prompt, false, pin, err, sizeof err) != 0) {
+            fprintf(stderr, "icdup: error: %s: %s\n", cmd, err);
+            return 1;
+        }
+    }
+    if (want_admin) {
+        snprintf(prompt, sizeof prompt, "admin PIN of the %s", what);
+        if (secrets_prompt_pin(prompt, false, admin, err, sizeof err) != 0) {
+            fprintf(stderr, "icdup: error: %s: %s\n", cmd, err);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Where missing shares come from: a secrets file ("-": standard input), else the terminal. */
+struct share_source {
+    const char *file;
+};
+
+static int get_shares_cb(void *ctx, uint8_t needed, struct secrets *s, char *err, size_t errlen)
+{
+    const struct share_source *src = ctx;
+    if (src->file != NULL) {
+        struct secrets f;
+        if (secrets_load(src->file, &f, err, errlen) != 0)
+            return -1;
+        for (unsigned i = 0; i < SECRETS_MAX_SHARES; i++)
+            if ((f.shares >> i) & 1u) {
+                memcpy(s->share[i], f.share[i], SECRETS_SHARE_LEN);
+                s->shares |= (uint8_t)(1u << i);
+            }
+        secrets_wipe(&f);
+        return 0;
+    }
+    if (!secrets_have_terminal()) {
+        char list[48];
+        snprintf(err, errlen, "%s needed, no --shares FILE was given and standard input is "
+                 "not a terminal to ask the officers on",
+                 secrets_share_phrase(needed, list, sizeof list));
+        return -1;
+    }
+    return secrets_prompt_shares(needed, s, err, errlen);
+}
+
+static void progress_stdout(void *ctx, const char *line)
+{
+    (void)ctx;
+    printf("%s\n", line);
+    fflush(stdout);
+}
+
+static int open_named(const char *cmd, const char *uri, const char *opt, struct transport **t)
+{
+    if (uri == NULL) {
+        fprintf(stderr, "icdup: error: %s: %s URI is required\n", cmd, opt);
+        die_usage_hint(cmd);
+        return EXIT_USAGE;
+    }
+    return open_card(cmd, uri, t);
+}
+
+/* ---- init ----------------------------------------------------------------------------- */
+
+static void usage_init(FILE *f)
+{
+    fputs("usage: icdup init --card URI [--shares-count N] [--allow-reexport] [--pin FILE|-]\n"
+          "                  [--card-type TEXT]\n"
+          "\n"
+          "Personalizes a blank card with the default profile (docs/clone.md): card type,\n"
+          "user PIN, PUK and admin PIN, DF 4B00 with N share EFs, the key pair, key state,\n"
+          "binding key and partner key files, then activates the card (operational).\n"
+          "Shares present in the secrets file (share.1 = ...) are set now, at issuance; the\n"
+          "others are set later by 'icdup clone' or 'icdup keys share'.\n"
+          "\n"
+          "  --card URI          the blank card (default: $ICDUP_CARD)\n"
+          "  --shares-count N    shares in the key group, 1..8 (default 3)\n"
+          "  --allow-reexport    policy: the key may be exported more than once\n"
+          "  --pin FILE|-        secrets file with pin, puk and admin (and optional share.i);\n"
+          "                      without it the three PINs are asked on the terminal\n"
+          "  --card-type TEXT    card-type record, 1..32 bytes (default " PROFILE_DEFAULT_CARD_TYPE
+          ")\n"
+          "  -v, --verbose       trace every APDU to stderr (secrets redacted)\n"
+          "  -h, --help          this help\n"
+          "\n"
+          "A secrets file has one KEY = VALUE per line and must not be readable by group or\n"
+          "others (chmod 600).\n\n",
+          f);
+    print_uri_help(f);
+}
+
+static int cmd_init(int argc, char **argv)
+{
+    const char *card = NULL, *count = NULL, *pin_file = NULL, *card_type = NULL;
+    bool reexport = false, help = false;
+    const struct opt opts[] = {
+        { "--card", true, &card, NULL },
+        { "--shares-count", true, &count, NULL },
+        { "--allow-reexport", false, NULL, &reexport },
+        { "--pin", true, &pin_file, NULL },
+        { "--card-type", true, &card_type, NULL },
+        { NULL, false, NULL, NULL },
+    };
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (pos == NULL)
+        return 1;
+    int npos = 0;
+    int rc = parse_opts("init", argc, argv, opts, &help, &npos, pos);
+    if (rc != 0 || help) {
+        if (help)
+            usage_init(stdout);
+        free(pos);
+        return rc;
+    }
+    free(pos);
+    if (npos != 0)
+        return usage_error("init", "unexpected argument");
+    if (card == NULL)
+        card = getenv("ICDUP_CARD");
+    unsigned n = PROFILE_DEFAULT_SHARES;
+    if (count != NULL) {
+        char *end = NULL;
+        unsigned long v = strtoul(count, &end, 10);
+        if (end == count || *end != '\0' || v < 1 || v > 8)
+            return usage_error("init", "--shares-count wants a number from 1 to 8");
+        n = (unsigned)v;
+    }
+    if (card_type != NULL && (strlen(card_type) < 1 || strlen(card_type) > 32))
+        return usage_error("init", "--card-type wants 1 to 32 bytes");
+
+    struct secrets s;
+    secrets_init(&s);
+    char err[768];
+    if (pin_file != NULL) {
+        if (secrets_load(pin_file, &s, err, sizeof err) != 0) {
+            fprintf(stderr, "icdup: error: init: %s\n", err);
+            return 1;
+        }
+    } else {
+        if (!secrets_have_terminal()) {
+            fprintf(stderr, "icdup: error: init: no --pin FILE given and standard input is not "
+                            "a terminal to ask for the PINs on\n");
+            die_usage_hint("init");
+            return EXIT_USAGE;
+        }
+        if (secrets_prompt_pin("new user PIN", true, &s.pin, err, sizeof err) != 0 ||
+            secrets_prompt_pin("new PUK", true, &s.puk, err, sizeof err) != 0 ||
+            secrets_prompt_pin("new admin PIN", true, &s.admin, err, sizeof err) != 0) {
+            fprintf(stderr, "icdup: error: init: %s\n", err);
+            secrets_wipe(&s);
+            return 1;
+        }
+    }
+    struct transport *t = NULL;
+    rc = open_card("init", card, &t);
+    if (rc != 0) {
+        secrets_wipe(&s);
+        return rc;
+    }
+    struct cardop c;
+    cardop_init(&c, t, "card");
+    struct profile_options po = {
+        .shares = n, .allow_reexport = reexport, .card_type = card_type, .secrets = &s,
+    };
+    uint8_t given = s.shares;
+    rc = profile_run(&c, &po, NULL, NULL, err, sizeof err);
+    secrets_wipe(&s);
+    if (rc != 0) {
+        fprintf(stderr, "icdup: error: init: %s\n", err);
+        transport_close(t);
+        return 1;
+    }
+    uint8_t serial[8];
+    char serial_hex[17] = "?";
+    if (cardop_serial(&c, serial) == 0)
+        hex_encode(serial, 8, 0, serial_hex, sizeof serial_hex);
+    char list[48];
+    printf("initialized %s: serial %s, card type %s, key group of %u share%s (set now: %s), "
+           "%s; the card is operational\n",
+           card, serial_hex, card_type != NULL ? card_type : PROFILE_DEFAULT_CARD_TYPE, n,
+           n == 1 ? "" : "s", given ? secrets_share_list(given, list, sizeof list) : "none",
+           reexport ? "re-export allowed" : "one export only");
+    transport_close(t);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* ---- clone ---------------------------------------------------------------------------- */
+
+static void usage_clone(FILE *f)
+{
+    fputs("usage: icdup clone --src URI --dst URI [--shares FILE|-] [--src-pin FILE|-]\n"
+          "                   [--dst-pin FILE|-] [--generate] [--lock-export] [--unbound]\n"
+          "                   [--state-dir DIR] [--json]\n"
+          "\n"
+          "Copies the key of the source card into the destination card (docs/clone.md):\n"
+          "verifies both user PINs, sets the shares each card lacks, checks that both KCVs\n"
+          "match (nothing is exported otherwise), generates a key on the source when it has\n"
+          "none, exports it wrapped for the destination's binding key, saves the blob in the\n"
+          "state directory, imports it, and proves that the destination decrypts what the\n"
+          "source's public key encrypts. A rerun after a failure resumes from the saved blob.\n"
+          "\n"
+          "  --src URI, --dst URI  the two cards\n"
+          "  --shares FILE|-       secrets file with share.1 .. share.N (only the shares a card\n"
+          "                        lacks are used); without it the officers are asked on the\n"
+          "                        terminal, each for their share\n"
+          "  --src-pin FILE|-      secrets file with the source's user PIN (pin = ...)\n"
+          "  --dst-pin FILE|-      same for the destination; without them the PINs are asked\n"
+          "  --generate            generate a new key pair on the source even if it holds one\n"
+          "                        (the card then wants its admin PIN: see 'icdup keys')\n"
+          "  --lock-export         lock the source's export for good after the proof\n"
+          "  --unbound             export unbound (the blob opens on any card of the group)\n"
+          "  --state-dir DIR       where the blob waits for its import (default ~/.icdup)\n"
+          "  --json                one JSON summary on standard output instead of progress\n"
+          "  -v, --verbose         trace every APDU to stderr (secrets redacted)\n"
+          "  -h, --help            this help\n"
+          "\n"
+          "Only one of the files may be '-' (standard input).\n"
+          "Exit status: 0 cloned and proved, 1 failure (see the message: what is kept, how\n"
+          "to resume), 2 usage error.\n\n",
+          f);
+    print_uri_help(f);
+}
+
+static void json_bitmap(FILE *f, uint8_t bitmap)
+{
+    json_share_list(f, bitmap);
+}
+
+static void clone_json(FILE *f, const char *src, const char *dst, const struct dup_result *r,
+                       int rc, const char *err)
+{
+    fputs("{\"ok\": ", f);
+    fputs(rc == 0 ? "true" : "false", f);
+    fputs(", \"src\": ", f);
+    json_string(f, (const uint8_t *)src, strlen(src));
+    fputs(", \"dst\": ", f);
+    json_string(f, (const uint8_t *)dst, strlen(dst));
+    fputs(", \"error\": ", f);
+    if (rc == 0)
+        fputs("null", f);
+    else
+        json_string(f, (const uint8_t *)err, strlen(err));
+    fprintf(f, ", \"last_step\": \"%s\"", dup_step_name(r->last_step));
+    fprintf(f, ", \"shares\": %u, \"kcv\": ", r->n);
+    if (r->last_step >= DUP_STEP_KCV_CONFIRMED)
+        json_hex(f, r->kcv, 8);
+    else
+        fputs("null", f);
+    fputs(", \"shares_set\": {\"src\": ", f);
+    json_bitmap(f, r->src_set);
+    fputs(", \"dst\": ", f);
+    json_bitmap(f, r->dst_set);
+    fputs("}", f);
+    if (r->last_step >= DUP_STEP_KCV_CONFIRMED)
+        fprintf(f, ", \"kcv_from\": {\"src\": \"%s\", \"dst\": \"%s\"}",
+                r->src_kcv_from_card ? "card" : "host", r->dst_kcv_from_card ? "card" : "host");
+    fputs(", \"src_serial\": ", f);
+    if (r->have_src_serial)
+        json_hex(f, r->src_serial, 8);
+    else
+        fputs("null", f);
+    fputs(", \"public_key\": ", f);
+    if (r->last_step >= DUP_STEP_KEY_READY)
+        json_hex(f, r->src_pub, 65);
+    else
+        fputs("null", f);
+    fprintf(f, ", \"generated\": %s, \"bound\": %s, \"exported\": %s, \"export_count\": %u, "
+            "\"resumed\": %s, \"already_cloned\": %s, \"imported\": %s, \"proved\": %s, "
+            "\"locked\": %s",
+            r->generated ? "true" : "false", r->bound ? "true" : "false",
+            r->exported ? "true" : "false", (unsigned)r->export_count,
+            r->resumed ? "true" : "false", r->already_cloned ? "true" : "false",
+            r->imported ? "true" : "false", r->proved ? "true" : "false",
+            r->locked ? "true" : "false");
+    fputs(", \"state_file\": ", f);
+    if (r->state_path[0] != '\0')
+        json_string(f, (const uint8_t *)r->state_path, strlen(r->state_path));
+    else
+        fputs("null", f);
+    fprintf(f, ", \"state_kept\": %s, \"apdus\": {\"src\": %lu, \"dst\": %lu, \"total\": %lu}}\n",
+            r->state_kept ? "true" : "false", r->apdus_src, r->apdus_dst,
+            r->apdus_src + r->apdus_dst);
+}
+
+static int cmd_clone(int argc, char **argv)
+{
+    const char *src = NULL, *dst = NULL, *shares = NULL, *src_pin = NULL, *dst_pin = NULL,
+               *state_dir = NULL;
+    bool generate = false, lock = false, unbound = false, json = false, help = false;
+    const struct opt opts[] = {
+        { "--src", true, &src, NULL },
+        { "--dst", true, &dst, NULL },
+        { "--shares", true, &shares, NULL },
+        { "--src-pin", true, &src_pin, NULL },
+        { "--dst-pin", true, &dst_pin, NULL },
+        { "--state-dir", true, &state_dir, NULL },
+        { "--generate", false, NULL, &generate },
+        { "--lock-export", false, NULL, &lock },
+        { "--unbound", false, NULL, &unbound },
+        { "--json", false, NULL, &json },
+        { NULL, false, NULL, NULL },
+    };
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (pos == NULL)
+        return 1;
+    int npos = 0;
+    int rc = parse_opts("clone", argc, argv, opts, &help, &npos, pos);
+    free(pos);
+    if (rc != 0)
+        return rc;
+    if (help) {
+        usage_clone(stdout);
+        return 0;
+    }
+    if (npos != 0)
+        return usage_error("clone", "unexpected argument");
+    if (src == NULL || dst == NULL)
+        return usage_error("clone", "both --src URI and --dst URI are required");
+    if (strcmp(src, dst) == 0)
+        return usage_error("clone", "--src and --dst name the same card");
+    int dashes = (shares != NULL && strcmp(shares, "-") == 0) +
+                 (src_pin != NULL && strcmp(src_pin, "-") == 0) +
+                 (dst_pin != NULL && strcmp(dst_pin, "-") == 0);
+    if (dashes > 1)
+        return usage_error("clone", "only one of --shares, --src-pin and --dst-pin may read "
+                                    "standard input ('-')");
+
+    struct secret_pin spin, dpin;
+    memset(&spin, 0, sizeof spin);
+    memset(&dpin, 0, sizeof dpin);
+    rc = load_pins("clone", src_pin, "source card", true, &spin, false, NULL);
+    if (rc == 0)
+        rc = load_pins("clone", dst_pin, "destination card", true, &dpin, false, NULL);
+    struct transport *ts = NULL, *td = NULL;
+    if (rc == 0)
+        rc = open_named("clone", src, "--src", &ts);
+    if (rc == 0)
+        rc = open_named("clone", dst, "--dst", &td);
+    if (rc != 0) {
+        transport_close(ts);
+        memset(&spin, 0, sizeof spin);
+        memset(&dpin, 0, sizeof dpin);
+        return rc;
+    }
+    struct share_source ss = { shares };
+    struct dup_options o = {
+        .src_pin = &spin,
+        .dst_pin = &dpin,
+        .get_shares = get_shares_cb,
+        .shares_ctx = &ss,
+        .generate = generate,
+        .lock_export = lock,
+        .unbound = unbound,
+        .state_dir = state_dir,
+        .progress = json ? NULL : progress_stdout,
+    };
+    struct dup_result r;
+    char err[1024];
+    rc = dup_clone(ts, td, &o, &r, err, sizeof err);
+    memset(&spin, 0, sizeof spin);
+    memset(&dpin, 0, sizeof dpin);
+    transport_close(ts);
+    transport_close(td);
+    if (json) {
+        clone_json(stdout, src, dst, &r, rc, err);
+    } else if (rc == 0) {
+        char kcv[17];
+        hex_encode(r.kcv, 8, 0, kcv, sizeof kcv);
+        printf("clone done: dst holds src's key (KCV %s); %lu APDUs (src %lu, dst %lu)\n", kcv,
+               r.apdus_src + r.apdus_dst, r.apdus_src, r.apdus_dst);
+    }
+    if (rc != 0)
+        fprintf(stderr, "icdup: error: clone: %s\n", err);
+    if (fflush(stdout) != 0 && rc == 0) {
+        fprintf(stderr, "icdup: error: cannot write the output\n");
+        return 1;
+    }
+    return rc == 0 ? 0 : 1;
+}
+
+/* ---- keys ----------------------------------------------------------------------------- */
+
+static void usage_keys(FILE *f)
+{
+    fputs("usage: icdup keys kcv      --card URI [--json]\n"
+          "       icdup keys share    --card URI [--pin FILE|-] [--shares FILE|-]\n"
+          "       icdup keys generate --card URI [--pin FILE|-] [--replace]\n"
+          "       icdup keys pubkey   --card URI\n"
+          "       icdup keys binding  --card URI [--pin FILE|-] [--new]\n"
+          "       icdup keys export   --card URI [--pin FILE|-] (--binding HEX | --unbound)\n"
+          "                           --out FILE\n"
+          "       icdup keys import   --card URI [--pin FILE|-] [--replace] --in FILE\n"
+          "       icdup keys lock     --card URI [--pin FILE|-] --yes\n"
+          "\n"
+          "The key commands one at a time (docs/keys.md, docs/clone.md):\n"
+          "  kcv       key group: share count, shares present, KCV when complete (no PIN)\n"
+          "  share     set the shares the card lacks, from --shares FILE or the officers\n"
+          "  generate  generate a key pair in the card, print its public key; --replace\n"
+          "            replaces an existing key (the admin PIN, admin = ..., is verified too)\n"
+          "  pubkey    print the card's public key (no PIN)\n"
+          "  binding   print the pending destination binding point (--new: a fresh one)\n"
+          "  export    export the key wrapped, bound to a destination's binding point\n"
+          "            (from 'keys binding' on the destination) or --unbound; writes the blob\n"
+          "            to a new file of mode 0600 (an existing file is never overwritten)\n"
+          "  import    import a blob file; --replace replaces an existing key (admin PIN)\n"
+          "  lock      lock the export for good (irreversible: needs --yes)\n"
+          "\n"
+          "  --card URI      the card (default: $ICDUP_CARD)\n"
+          "  --pin FILE|-    secrets file with pin = ... (and admin = ... for --replace);\n"
+          "                  without it the PINs are asked on the terminal\n"
+          "  -v, --verbose   trace every APDU to stderr (secrets redacted)\n"
+          "  -h, --help      this help\n\n",
+          f);
+    print_uri_help(f);
+}
+
+static void print_hex_line(const uint8_t *b, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        printf("%02X", b[i]);
+    putchar('\n');
+}
+
+static void print_group(const struct cardop_group *g)
+{
+    char list[48];
+    printf("key group: %u share%s; present: %s", g->n, g->n == 1 ? "" : "s",
+           g->present ? secrets_share_list(g->present, list, sizeof list) : "none");
+    if (g->complete) {
+        char kcv[17];
+        hex_encode(g->kcv, 8, 0, kcv, sizeof kcv);
+        printf("; KCV %s\n", kcv);
+    } else {
+        printf("; incomplete (no KCV)\n");
+    }
+}
+
+/* Verifies the user PIN (and the admin PIN when admin) of c. Returns 0 or 1. */
+static int keys_verify(const char *cmd, struct cardop *c, const char *pin_file, bool admin)
+{
+    struct secret_pin pin, adm;
+    memset(&pin, 0, sizeof pin);
+    memset(&adm, 0, sizeof adm);
+    int rc = load_pins(cmd, pin_file, "card", true, &pin, admin, &adm);
+    if (rc == 0 && cardop_verify(c, PIN_REF_USER, pin.v, pin.len) != 0)
+        rc = 1;
+    if (rc == 0 && admin && cardop_verify(c, PIN_REF_ADMIN, adm.v, adm.len) != 0)
+        rc = 1;
+    if (rc == 1 && c->err[0] != '\0')
+        fprintf(stderr, "icdup: error: %s: %s\n", cmd, c->err);
+    memset(&pin, 0, sizeof pin);
+    memset(&adm, 0, sizeof adm);
+    return rc;
+}
+
+static int keys_fail(const char *cmd, const struct cardop *c)
+{
+    fprintf(stderr, "icdup: error: %s: %s\n", cmd, c->err);
+    return 1;
+}
+
+static int cmd_keys(int argc, char **argv)
+{
+    if (argc < 1 || strcmp(argv[0], "-h") == 0 || strcmp(argv[0], "--help") == 0) {
+        usage_keys(argc < 1 ? stderr : stdout);
+        return argc < 1 ? EXIT_USAGE : 0;
+    }
+    const char *sub = argv[0];
+    static const char *const subs[] = { "kcv", "share", "generate", "pubkey", "binding",
+                                        "export", "import", "lock" };
+    bool known = false;
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++)
+        known |= strcmp(sub, subs[i]) == 0;
+    if (!known) {
+        fprintf(stderr, "icdup: error: keys: unknown sub-command \"%s\"\n", sub);
+        die_usage_hint("keys");
+        return EXIT_USAGE;
+    }
+    char cmd[32];
+    snprintf(cmd, sizeof cmd, "keys %s", sub);
+
+    const char *card = NULL, *pin_file = NULL, *shares = NULL, *binding = NULL, *out = NULL,
+               *in = NULL;
+    bool json = false, replace = false, fresh = false, unbound = false, yes = false,
+         help = false;
+    const struct opt opts[] = {
+        { "--card", true, &card, NULL },
+        { "--pin", true, &pin_file, NULL },
+        { "--shares", true, &shares, NULL },
+        { "--binding", true, &binding, NULL },
+        { "--out", true, &out, NULL },
+        { "--in", true, &in, NULL },
+        { "--json", false, NULL, &json },
+        { "--replace", false, NULL, &replace },
+        { "--new", false, NULL, &fresh },
+        { "--unbound", false, NULL, &unbound },
+        { "--yes", false, NULL, &yes },
+        { NULL, false, NULL, NULL },
+    };
+    char **pos = calloc((size_t)argc + 1, sizeof *pos);
+    if (pos == NULL)
+        return 1;
+    int npos = 0;
+    int rc = parse_opts("keys", argc - 1, argv + 1, opts, &help, &npos, pos);
+    free(pos);
+    if (rc != 0)
+        return rc;
+    if (help) {
+        usage_keys(stdout);
+        return 0;
+    }
+    if (npos != 0)
+        return usage_error("keys", "unexpected argument");
+    if (card == NULL)
+        card = getenv("ICDUP_CARD");
+    /* Options that belong to other sub-commands are usage errors, not silently ignored. */
+    bool is_export = strcmp(sub, "export") == 0, is_import = strcmp(sub, "import") == 0;
+    if ((json && strcmp(sub, "kcv") != 0) || (shares && strcmp(sub, "share") != 0) ||
+        (replace && strcmp(sub, "generate") != 0 && !is_import) ||
+        (fresh && strcmp(sub, "binding") != 0) || ((binding || unbound || out) && !is_export) ||
+        (in && !is_import) || (yes && strcmp(sub, "lock") != 0) ||
+        (pin_file && (strcmp(sub, "kcv") == 0 || strcmp(sub, "pubkey") == 0)))
+        return usage_error(cmd, "an option of another sub-command was given");
+    if (shares != NULL && pin_file != NULL && strcmp(shares, "-") == 0 &&
+        strcmp(pin_file, "-") == 0)
+        return usage_error(cmd, "only one of --pin and --shares may read standard input");
+    if (is_export && (binding != NULL) == unbound)
+        return usage_error(cmd, "give exactly one of --binding HEX and --unbound");
+    if (is_export && out == NULL)
+        return usage_error(cmd, "--out FILE is required");
+    if (is_import && in == NULL)
+        return usage_error(cmd, "--in FILE is required");
+    if (strcmp(sub, "lock") == 0 && !yes)
+        return usage_error(cmd, "locking the export is irreversible: add --yes");
+
+    uint8_t point[EC_POINT_LEN];
+    if (binding != NULL) {
+        size_t n = 0;
+        char herr[160];
+        if (hex_decode(binding, point, sizeof point, &n, herr, sizeof herr) != 0 ||
+            n != EC_POINT_LEN || point[0] != 0x04)
+            return usage_error(cmd, "--binding wants the 65-byte point (130 hex digits, 04...) "
+                                    "printed by 'icdup keys binding' on the destination");
+    }
+    uint8_t blob[BLOB_MAX_LEN];
+    size_t blob_len = 0;
+    if (is_export && access(out, F_OK) == 0) {
+        fprintf(stderr, "icdup: error: %s: %s exists; not overwriting a blob\n", cmd, out);
+        return 1;
+    }
+    if (is_import) {
+        char lerr[512];
+        int lrc = dup_blob_load(in, blob, sizeof blob, &blob_len, lerr, sizeof lerr);
+        if (lrc != 0) {
+            if (lrc > 0)
+                snprintf(lerr, sizeof lerr, "%s does not exist", in);
+            fprintf(stderr, "icdup: error: %s: %s\n", cmd, lerr);
+            return 1;
+        }
+        struct blob_header h;
+        if (blob_parse_header(blob, blob_len, &h) != 0) {
+            fprintf(stderr, "icdup: error: %s: %s is not a wrapped-key blob (format 1)\n", cmd,
+                    in);
+            return 1;
+        }
+    }
+
+    struct transport *t = NULL;
+    rc = open_card(cmd, card, &t);
+    if (rc != 0)
+        return rc;
+    struct cardop c;
+    cardop_init(&c, t, "card");
+    uint8_t pub[EC_POINT_LEN];
+    char hx[40];
+
+    if (strcmp(sub, "kcv") == 0) {
+        struct cardop_group g;
+        if (cardop_key_group(&c, &g) != 0) {
+            rc = keys_fail(cmd, &c);
+        } else if (json) {
+            printf("{\"shares\": %u, \"present\": ", g.n);
+            json_share_list(stdout, g.present);
+            printf(", \"complete\": %s, \"kcv\": ", g.complete ? "true" : "false");
+            if (g.complete)
+                json_hex(stdout, g.kcv, 8);
+            else
+                fputs("null", stdout);
+            fputs("}\n", stdout);
+        } else {
+            print_group(&g);
+        }
+    } else if (strcmp(sub, "pubkey") == 0) {
+        if (cardop_read_pubkey(&c, pub) != 0)
+            rc = keys_fail(cmd, &c);
+        else
+            print_hex_line(pub, sizeof pub);
+    } else if ((rc = keys_verify(cmd, &c, pin_file, replace)) != 0) {
+        /* message printed */
+    } else if (strcmp(sub, "share") == 0) {
+        struct cardop_group g;
+        if (cardop_key_group(&c, &g) != 0) {
+            rc = keys_fail(cmd, &c);
+        } else {
+            uint8_t missing = (uint8_t)(((1u << g.n) - 1u) & ~g.present);
+            struct secrets s;
+            secrets_init(&s);
+            struct share_source src = { shares };
+            char err[512];
+            if (missing != 0 && get_shares_cb(&src, missing, &s, err, sizeof err) != 0) {
+                fprintf(stderr, "icdup: error: %s: %s\n", cmd, err);
+                rc = 1;
+            } else if ((missing & ~s.shares) != 0) {
+                char list[48];
+                fprintf(stderr, "icdup: error: %s: the secrets lack %s (nothing was set)\n",
+                        cmd, secrets_share_phrase(missing & ~s.shares, list, sizeof list));
+                rc = 1;
+            }
+            for (unsigned i = 1; rc == 0 && i <= g.n; i++)
+                if (((missing >> (i - 1)) & 1u) && cardop_set_share(&c, i, s.share[i - 1]) != 0)
+                    rc = keys_fail(cmd, &c);
+            secrets_wipe(&s);
+            if (rc == 0 && missing != 0 && cardop_key_group(&c, &g) != 0)
+                rc = keys_fail(cmd, &c);
+            if (rc == 0)
+                print_group(&g);
+        }
+    } else if (strcmp(sub, "generate") == 0) {
+        if (cardop_generate(&c, pub) != 0)
+            rc = keys_fail(cmd, &c);
+        else
+            print_hex_line(pub, sizeof pub);
+    } else if (strcmp(sub, "binding") == 0) {
+        if (cardop_binding_key(&c, fresh, point) != 0)
+            rc = keys_fail(cmd, &c);
+        else
+            print_hex_line(point, sizeof point);
+    } else if (is_export) {
+        char serr[512];
+        if (cardop_export(&c, binding != NULL ? point : NULL, blob, sizeof blob, &blob_len) != 0) {
+            rc = keys_fail(cmd, &c);
+        } else if (dup_blob_save(out, blob, blob_len, serr, sizeof serr) != 0) {
+            fprintf(stderr, "icdup: error: %s: %s\n", cmd, serr);
+            rc = 1;
+        } else {
+            struct blob_header h;
+            memset(&h, 0, sizeof h);
+            blob_parse_header(blob, blob_len, &h);
+            hex_encode(h.kcv, 8, 0, hx, sizeof hx);
+            printf("wrote %s blob of %zu bytes to %s (KCV %s, export %u)\n",
+                   h.bound ? "a bound" : "an unbound", blob_len, out, hx,
+                   (unsigned)h.export_count);
+        }
+    } else if (is_import) {
+        if (cardop_import(&c, blob, blob_len) != 0) {
+            rc = keys_fail(cmd, &c);
+        } else {
+            struct blob_header h;
+            blob_parse_header(blob, blob_len, &h);
+            char sx[17];
+            hex_encode(h.kcv, 8, 0, hx, sizeof hx);
+            hex_encode(h.src_serial, 8, 0, sx, sizeof sx);
+            printf("imported the key of card %s (KCV %s, export %u)\n", sx, hx,
+                   (unsigned)h.export_count);
+        }
+    } else if (strcmp(sub, "lock") == 0) {
+        if (cardop_lock_export(&c) != 0)
+            rc = keys_fail(cmd, &c);
+        else
+            printf("export locked for good\n");
+    }
+    transport_close(t);
+    if (fflush(stdout) != 0 && rc == 0) {
+        fprintf(stderr, "icdup: error: cannot write the output\n");
+        rc = 1;
+    }
     return rc;
 }
 
@@ -809,6 +1750,9 @@ static const struct {
 } commands[] = {
     { "apdu", cmd_apdu },
     { "status", cmd_status },
+    { "init", cmd_init },
+    { "clone", cmd_clone },
+    { "keys", cmd_keys },
 };
 
 int main(int argc, char **argv)
