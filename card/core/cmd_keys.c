@@ -76,6 +76,23 @@ static int save_state(struct card *card, const struct keys_files *kf, const stru
     return commit_or_abort(&card->nvm, keys_state_stage(&card->nvm, kf, st));
 }
 
+/* The state of a freshly placed key: never exported from here, with this provenance; the
+ * policy and an export lock stay. serial and kcv may be NULL (a key generated here). */
+static void state_for_new_key(struct keys_state *st, uint8_t origin, const uint8_t *serial,
+                              const uint8_t *kcv)
+{
+    st->flags &= KEYS_FLAG_LOCKED;
+    st->origin = origin;
+    memset(st->src_serial, 0, sizeof st->src_serial);
+    memset(st->src_kcv, 0, sizeof st->src_kcv);
+    if (serial)
+        memcpy(st->src_serial, serial, sizeof st->src_serial);
+    if (kcv)
+        memcpy(st->src_kcv, kcv, sizeof st->src_kcv);
+    st->export_count = 0;
+    memset(st->bind_hash, 0, sizeof st->bind_hash);
+}
+
 /* Commits a new key pair with its state (and, after an import, the binding key's erasure) in
  * one secret transaction: a cut leaves the old key and state or the new ones. */
 static int save_key(struct card *card, const struct keys_files *kf,
@@ -147,13 +164,7 @@ int cmd_generate_key(struct card *card, const struct capdu *cmd, struct rapdu *r
     if (rc == CARD_OK)
         rc = fresh_keypair(card, kp);
     if (rc == CARD_OK) {
-        /* A new key has never been exported; the lock and the policy stay. */
-        st.flags &= KEYS_FLAG_LOCKED;
-        st.origin = KEYS_ORIGIN_GENERATED;
-        memset(st.src_serial, 0, sizeof st.src_serial);
-        memset(st.src_kcv, 0, sizeof st.src_kcv);
-        st.export_count = 0;
-        memset(st.bind_hash, 0, sizeof st.bind_hash);
+        state_for_new_key(&st, KEYS_ORIGIN_GENERATED, NULL, NULL);
         rc = save_key(card, &kf, kp, &st, false);
     }
     if (rc == CARD_OK)
@@ -358,13 +369,9 @@ int cmd_import_wrapped(struct card *card, const struct capdu *cmd, struct rapdu 
         rc = ec_public_from_private(kp, kp + EC_PRIV_LEN) ? CARD_E_WRONG_DATA : CARD_OK;
     if (rc == CARD_OK) {
         /* Key, provenance and the binding key's erasure commit together. */
-        k.st.flags &= KEYS_FLAG_LOCKED;
-        k.st.origin = keys_is_zero(h.src_serial, sizeof h.src_serial) ? KEYS_ORIGIN_EXTERNAL
-                                                                       : KEYS_ORIGIN_IMPORTED;
-        memcpy(k.st.src_serial, h.src_serial, sizeof h.src_serial);
-        memcpy(k.st.src_kcv, h.kcv, KCV_LEN);
-        k.st.export_count = 0;
-        memset(k.st.bind_hash, 0, sizeof k.st.bind_hash);
+        bool external = keys_is_zero(h.src_serial, sizeof h.src_serial);
+        state_for_new_key(&k.st, external ? KEYS_ORIGIN_EXTERNAL : KEYS_ORIGIN_IMPORTED,
+                          h.src_serial, h.kcv);
         rc = save_key(card, &k.kf, kp, &k.st, h.bound);
     }
     ct_wipe(&k, sizeof k);
