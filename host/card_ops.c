@@ -324,6 +324,35 @@ static const struct sw_text no_profile[] = {
     { 0, NULL },
 };
 
+int cardop_key_group_decode(const uint8_t *d, size_t n, struct cardop_group *g,
+                            const char **why)
+{
+    const char *dummy;
+    if (why == NULL)
+        why = &dummy;
+    *why = NULL;
+    if (d == NULL || (n != 2 && n != 10)) {
+        *why = "not 2 or 10 bytes";
+        return -1;
+    }
+    if (d[0] < 1 || d[0] > KEY_GROUP_MAX_SHARES) {
+        *why = "share count outside 1..8";
+        return -1;
+    }
+    uint8_t all = (uint8_t)((1u << d[0]) - 1u);
+    if ((d[1] & (uint8_t)~all) != 0 || (n == 10) != (d[1] == all)) {
+        *why = "inconsistent share bitmap";
+        return -1;
+    }
+    memset(g, 0, sizeof *g);
+    g->n = d[0];
+    g->present = d[1];
+    g->complete = n == 10;
+    if (g->complete)
+        memcpy(g->kcv, d + 2, 8);
+    return 0;
+}
+
 int cardop_key_group(struct cardop *c, struct cardop_group *g)
 {
     static const uint8_t apdu[] = { 0x00, INS_GET_DATA, 0xDF, 0x10, 0x00 };
@@ -333,18 +362,9 @@ int cardop_key_group(struct cardop *c, struct cardop_group *g)
     int rc = run(c, "GET DATA DF10 (key group)", no_profile, apdu, sizeof apdu, d, sizeof d, &n);
     if (rc != 0)
         return rc;
-    if (n != 2 && n != 10)
-        return fail_response(c, "GET DATA DF10 (key group)", "not 2 or 10 bytes");
-    if (d[0] < 1 || d[0] > KEY_GROUP_MAX_SHARES)
-        return fail_response(c, "GET DATA DF10 (key group)", "share count outside 1..8");
-    uint8_t all = (uint8_t)((1u << d[0]) - 1u);
-    if ((d[1] & (uint8_t)~all) != 0 || (n == 10) != (d[1] == all))
-        return fail_response(c, "GET DATA DF10 (key group)", "inconsistent share bitmap");
-    g->n = d[0];
-    g->present = d[1];
-    g->complete = n == 10;
-    if (g->complete)
-        memcpy(g->kcv, d + 2, 8);
+    const char *why = NULL;
+    if (cardop_key_group_decode(d, n, g, &why) != 0)
+        return fail_response(c, "GET DATA DF10 (key group)", why);
     return 0;
 }
 

@@ -103,6 +103,12 @@ struct cardop_group {
 /* GET DATA DF10. 6A88: "<name> has no key profile (DF 4B00): personalize it with icdup init". */
 int cardop_key_group(struct cardop *c, struct cardop_group *g);
 
+/* Decodes a DF10 answer: N (1..8), the bitmap of shares present (within N), and the KCV
+ * exactly when all N are present (n = 10 bytes, else 2). Returns 0, or -1 when malformed with
+ * *why (may be NULL) set to a short reason ("not 2 or 10 bytes"); g is untouched then. */
+int cardop_key_group_decode(const uint8_t *data, size_t len, struct cardop_group *g,
+                            const char **why);
+
 struct cardop_key_state {
     bool present;           /* a key pair is in 4B10 */
     uint8_t policy;         /* bit 0: a second export is allowed */

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include "hex.h"
 #include "ins.h"
 #include "kek.h"
+#include "rng.h"
 #include "sw.h"
 
 /* ---- small helpers ------------------------------------------------------------------- */
@@ -105,30 +105,12 @@ static int step_done(struct run *x, enum dup_step step)
 
 /* ---- random source and proof -------------------------------------------------------- */
 
-static int getrandom_entropy(void *ctx, unsigned char *buf, size_t len)
-{
-    (void)ctx;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t n = getrandom(buf + off, len - off, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED;
-        off += (size_t)n;
-    }
-    return 0;
-}
-
 int dup_prove(struct cardop *card, const uint8_t src_pub[65], char *err, size_t errlen)
 {
-    static const char pers[] = "icdup clone proof v1";
     mbedtls_ctr_drbg_context drbg;
-    mbedtls_ctr_drbg_init(&drbg);
     uint8_t eph[32], eph_pub[65], mine[32], theirs[32];
     int rc = DUP_OK;
-    if (mbedtls_ctr_drbg_seed(&drbg, getrandom_entropy, NULL, (const unsigned char *)pers,
-                              sizeof pers - 1) != 0) {
+    if (rng_drbg_seed(&drbg, "icdup clone proof v1") != 0) {
         snprintf(err, errlen, "proof: cannot seed the random generator from getrandom");
         rc = DUP_E_PROOF;
         goto out;

@@ -2,7 +2,8 @@
 # icdup init + icdup clone through the real CLI binaries, on in-process simulated cards (sim:
 # NVM files) and one icsim card over tcp:. Checks exit codes (0 ok, 1 failure, 2 usage), the
 # status output of both cards, the --json summary, the refusals (second export, wrong PIN,
-# loose secrets file, no terminal) and the recovery of a blob kept after a refused import.
+# loose secrets file, no terminal), the recovery of a blob kept after a refused import, and the
+# approval station (keys wrap of an external key, then keys import: origin external).
 # Usage: tests/e2e/clone.sh BUILD_DIR   (binaries in BUILD_DIR/bin)
 set -u
 out=${1:-build/check}
@@ -160,6 +161,23 @@ has clone-ef2 out "dst already holds src's key"
 has clone-ef2 out "src: export locked for good"
 run status-e 0 "$icdup" status --card "$E" --json
 has status-e out '"export_locked": true'
+
+# ---- approval station: an external key wrapped on the host, imported with keys import --------
+W="sim:$tmp/w.nvm"
+cat "$pins" "$shares" >"$tmp/pins-shares"
+"$icdup" init --card "$W" --pin "$tmp/pins-shares" </dev/null >"$tmp/init-w.out" 2>&1 ||
+  bad "init-w failed" "$tmp/init-w.out"
+hexrand >"$tmp/ext.key"
+run wrap-w 0 "$icdup" keys wrap --shares "$shares" --key "$tmp/ext.key" --out "$tmp/ext.blob"
+has wrap-w out "KCV $kcv"
+run import-w 0 "$icdup" keys import --card "$W" --pin "$pins" --in "$tmp/ext.blob"
+"$icdup" status --card "$W" --json </dev/null >"$tmp/status-w.out" 2>&1
+if grep -qF "\"origin\": \"external\", \"source_serial\": null, \"source_kcv\": \"$kcv\"" \
+    "$tmp/status-w.out"; then ok "status of W: origin external under KCV $kcv"; else
+  bad "status of W: not external under KCV $kcv" "$tmp/status-w.out"; fi
+pub_w=$("$icdup" keys pubkey --card "$W" </dev/null 2>/dev/null)
+if [ -n "$pub_w" ] && grep -qxF "public key $pub_w" "$tmp/wrap-w.out"; then
+  ok "W holds the wrapped key (same public key)"; else bad "W's public key differs" "$tmp/wrap-w.out"; fi
 
 # ---- over an icsim socket --------------------------------------------------------------------
 "$icsim" --nvm "$tmp/g.nvm" --listen 127.0.0.1:0 >"$tmp/icsim.out" 2>"$tmp/icsim.err" &

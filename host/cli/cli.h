@@ -1,0 +1,103 @@
+/* What the command files of icdup share (host/cli/icdup.c defines it): option parsing, error
+ * and usage messages, opening a card, reading PINs and shares, JSON output. Each command group
+ * has its file: cmd_raw.c (apdu, status), cmd_keys.c (init, keys), cmd_clone.c (clone).
+ *
+ * Conventions: messages go to stderr as "icdup: error: <command>: <text>"; a usage error adds
+ * "Try 'icdup <command> --help'." and exits EXIT_USAGE; secrets are never printed. */
+#ifndef ICDUP_CLI_H
+#define ICDUP_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "secrets.h"
+#include "transport.h"
+
+/* Exit status: 0 success, 1 failure, EXIT_USAGE for a usage error. */
+#define EXIT_USAGE 2
+
+/* -v / --verbose: trace every APDU of the cards opened by cli_open_card to stderr. */
+extern bool cli_verbose;
+
+/* ---- commands (argv after the command name) ----------------------------------------- */
+
+int cli_cmd_apdu(int argc, char **argv);
+int cli_cmd_status(int argc, char **argv);
+int cli_cmd_init(int argc, char **argv);
+int cli_cmd_keys(int argc, char **argv);
+int cli_cmd_clone(int argc, char **argv);
+
+/* ---- messages ----------------------------------------------------------------------- */
+
+/* "Try 'icdup CMD --help'." (or 'icdup --help' when cmd is NULL) on stderr. */
+void cli_usage_hint(const char *cmd);
+
+/* "icdup: error: CMD: MSG" and the hint; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *msg);
+
+/* The reader-URI part of every help text. */
+void cli_print_uri_help(FILE *f);
+
+/* ---- options ------------------------------------------------------------------------ */
+
+struct cli_opt {
+    const char *name;   /* "--card" */
+    bool has_arg;
+    const char **value; /* has_arg */
+    bool *flag;         /* !has_arg */
+};
+
+/* Parses argv against opts (terminated by a NULL name), plus -h/--help (sets *help) and
+ * -v/--verbose (sets cli_verbose); positional arguments go to pos (capacity argc), "--" ends
+ * the options. --name=value and --name value are both accepted. Returns 0 or EXIT_USAGE after
+ * printing the error. */
+int cli_parse_opts(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
+                   bool *help, int *npos, char **pos);
+
+/* ---- cards -------------------------------------------------------------------------- */
+
+/* Opens the reader uri (NULL: "no card given" usage error) with tracing when verbose.
+ * Returns 0, 1 (the reader failed) or EXIT_USAGE (no or bad URI), the message printed. */
+int cli_open_card(const char *cmd, const char *uri, struct transport **t);
+
+/* Same, for a card named by a required option opt ("--src"): "--src URI is required". */
+int cli_open_named(const char *cmd, const char *uri, const char *opt, struct transport **t);
+
+/* ---- secrets ------------------------------------------------------------------------ */
+
+/* Reads the user PIN (want_pin) and/or the admin PIN (want_admin) from a secrets file or "-"
+ * ("pin = ...", "admin = ..."), or asks for them on the terminal when file is NULL. what names
+ * the card in prompts ("source card"). Returns 0, 1 (failure) or EXIT_USAGE. */
+int cli_load_pins(const char *cmd, const char *file, const char *what, bool want_pin,
+                  struct secret_pin *pin, bool want_admin, struct secret_pin *admin);
+
+/* Where missing shares come from: a secrets file ("-": standard input), else the terminal. */
+struct cli_share_source {
+    const char *file;
+};
+
+/* dup_options.get_shares for a struct cli_share_source: adds every share of the file, or
+ * asks the officers for the needed ones on the terminal. */
+int cli_get_shares(void *ctx, uint8_t needed, struct secrets *s, char *err, size_t errlen);
+
+/* ---- output ------------------------------------------------------------------------- */
+
+/* A progress callback printing each line to stdout (flushed). */
+void cli_progress_stdout(void *ctx, const char *line);
+
+/* JSON string of len bytes (control and non-ASCII bytes as \u00XX). */
+void cli_json_string(FILE *f, const uint8_t *s, size_t len);
+
+/* JSON string of upper-case hex digits. */
+void cli_json_hex(FILE *f, const uint8_t *b, size_t len);
+
+/* JSON array of the share numbers in a bitmap ([1, 3]). */
+void cli_json_share_list(FILE *f, uint8_t bitmap);
+
+/* Flushes stdout. When that fails and rc is 0, prints "cannot write the output" and returns 1;
+ * else returns rc. */
+int cli_flush_stdout(int rc);
+
+#endif
