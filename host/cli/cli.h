@@ -1,6 +1,7 @@
 /* What the command files of icdup share (host/cli/icdup.c defines it): option parsing, error
  * and usage messages, opening a card, reading PINs and shares, JSON output. Each command group
- * has its file: cmd_raw.c (apdu, status), cmd_keys.c (init, keys), cmd_clone.c (clone).
+ * has its file: cmd_raw.c (apdu, status), cmd_keys.c (init, keys), cmd_clone.c (clone),
+ * cmd_files.c (encrypt, decrypt, recover).
  *
  * Conventions: messages go to stderr as "icdup: error: <command>: <text>"; a usage error adds
  * "Try 'icdup <command> --help'." and exits EXIT_USAGE; secrets are never printed. */
@@ -28,6 +29,9 @@ int cli_cmd_status(int argc, char **argv);
 int cli_cmd_init(int argc, char **argv);
 int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_clone(int argc, char **argv);
+int cli_cmd_encrypt(int argc, char **argv);
+int cli_cmd_decrypt(int argc, char **argv);
+int cli_cmd_recover(int argc, char **argv);
 
 /* ---- messages ----------------------------------------------------------------------- */
 

@@ -3,7 +3,7 @@
  *
  * This file: main, the global options, the command table, the main usage and the helpers the
  * command files share (cli.h). The commands: cmd_raw.c (apdu, status), cmd_keys.c (init,
- * keys), cmd_clone.c (clone). */
+ * keys), cmd_clone.c (clone), cmd_files.c (encrypt, decrypt, recover). */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +51,11 @@ static void usage_main(FILE *f)
           "  keys    SUB --card URI ...  key group and key commands one at a time: kcv, share,\n"
           "                              generate, pubkey, binding, export, import, lock;\n"
           "                              wrap (approval station: an external key, no card)\n"
+          "  encrypt --to URI|KEY.pem IN OUT\n"
+          "                              encrypt a file for cards' or partners' public keys\n"
+          "  decrypt --card URI IN OUT   decrypt a file with the card (one PSO DECIPHER)\n"
+          "  recover --backup URI --new URI FILE...\n"
+          "                              re-protect files for a new card, opened by the backup\n"
           "\n"
           "Options:\n"
           "  -v, --verbose  trace every APDU and status word to stderr (secrets redacted)\n"
@@ -292,6 +297,9 @@ static const struct {
     { "init", cli_cmd_init },
     { "clone", cli_cmd_clone },
     { "keys", cli_cmd_keys },
+    { "encrypt", cli_cmd_encrypt },
+    { "decrypt", cli_cmd_decrypt },
+    { "recover", cli_cmd_recover },
 };
 
 int main(int argc, char **argv)
