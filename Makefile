@@ -90,9 +90,9 @@ tests: $(PROGS) $(UNIT_BINS)
 # ---- top-level flows ---------------------------------------------------------------------
 check: deps
 	$(MAKE) --no-print-directory -j$(JOBS) VARIANT=check tests
-	bash tests/run-unit.sh build/check
-	$(MAKE) --no-print-directory fuzz
 	$(MAKE) --no-print-directory cross
+	$(MAKE) --no-print-directory fuzz
+	bash tests/run-unit.sh build/check
 
 demo: deps
 	$(MAKE) --no-print-directory -j$(JOBS) all

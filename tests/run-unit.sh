@@ -1,24 +1,48 @@
 #!/usr/bin/env bash
-# Runs every cmocka test binary of a build (default build/check) from the repo root, with the
-# simulator binary of the same build for the end-to-end tests. Prints a total line; exits
-# non-zero if any binary failed.
+# Runs every cmocka test binary and every end-to-end script of a build (default build/check)
+# from the repo root, with the simulator binary of the same build. Ends with one total line,
+# "tests: N passed, M failed" (cmocka test cases plus end-to-end checks); exits non-zero if any
+# program failed or nothing ran.
 set -u
 cd "$(dirname "$0")/.."
 out=${1:-build/check}
 export ICSIM="$out/bin/icsim" ICDUP="$out/bin/icdup"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-pass=0 fail=0 failed=()
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+progs=0 failed_progs=() cases_ok=0 cases_bad=0
+
+# count FILE: adds the passed/failed cases a program reported to the totals
+count() {
+  local p f
+  p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p; s/^.*: \([0-9]*\) of [0-9]* checks passed$/\1/p' "$1" | tail -n 1)
+  f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s), listed below:$/\1/p' "$1" | tail -n 1)
+  if [ -z "$f" ]; then
+    f=$(sed -n 's/^.*: \([0-9]*\) of \([0-9]*\) checks passed$/\2 \1/p; s/^.*: \([0-9]*\) of \([0-9]*\) checks failed$/\1 0/p' "$1" | tail -n 1 | awk '{ print ($1 - $2) }')
+  fi
+  cases_ok=$((cases_ok + ${p:-0}))
+  cases_bad=$((cases_bad + ${f:-0}))
+}
+
+run() {
+  local name=$1; shift
+  echo "=== $name"
+  progs=$((progs + 1))
+  if "$@" 2>&1 | tee "$log"; [ "${PIPESTATUS[0]}" = 0 ]; then :; else failed_progs+=("$name"); fi
+  count "$log"
+}
+
 for t in "$out"/tests/test_*; do
-  [ -x "$t" ] || continue
-  echo "=== $(basename "$t")"
-  if "$t"; then pass=$((pass+1)); else fail=$((fail+1)); failed+=("$(basename "$t")"); fi
+  [ -x "$t" ] && run "$(basename "$t")" "$t"
 done
 for s in tests/e2e/*.sh; do
-  [ -f "$s" ] || continue
-  echo "=== $(basename "$s")"
-  if bash "$s" "$out"; then pass=$((pass+1)); else fail=$((fail+1)); failed+=("$(basename "$s")"); fi
+  [ -f "$s" ] && run "$(basename "$s")" bash "$s" "$out"
 done
-echo "test programs: $pass passed, $fail failed"
-[ "$fail" = 0 ] || { echo "failed: ${failed[*]}"; exit 1; }
-[ "$pass" -gt 0 ] || { echo "no test ran"; exit 1; }
+echo "programs: $progs run, ${#failed_progs[@]} failed ${failed_progs[*]:+(${failed_progs[*]})}"
+[ "$progs" -gt 0 ] || { echo "tests: 0 passed, 0 failed (no test ran)"; exit 1; }
+if [ ${#failed_progs[@]} -gt 0 ] && [ "$cases_bad" = 0 ]; then
+  cases_bad=${#failed_progs[@]} # a program that crashed before reporting its cases
+fi
+echo "tests: $cases_ok passed, $cases_bad failed"
+[ ${#failed_progs[@]} = 0 ] && [ "$cases_bad" = 0 ]
