@@ -983,19 +983,19 @@ static void start_icsim(struct ctx *c, int i)
     snprintf(c->uri[i], sizeof c->uri[i], "tcp:127.0.0.1:%d", atoi(line + strlen(prefix)));
 }
 
-static void test_clone_over_icsim(void **state)
+static void clone_over_icsim(void **state, unsigned n)
 {
     struct ctx *c = *state;
     start_icsim(c, 0);
     start_icsim(c, 1);
-    init_card(c->uri[0], 3, false, 0, false);
-    init_card(c->uri[1], 3, false, 0, false);
+    init_card(c->uri[0], n, false, 0, false);
+    init_card(c->uri[1], n, false, 0, false);
     struct clone_env e;
-    env_open(&e, c->uri[0], c->uri[1], c->state, 3);
+    env_open(&e, c->uri[0], c->uri[1], c->state, n);
     if (env_clone(&e) != 0)
         fail_msg("%s", e.err);
-    assert_true(e.r.apdus_src + e.r.apdus_dst <= 16);
-    check_clone(&e, c->uri[0], c->uri[1], NULL, NULL, 3);
+    assert_int_equal(e.r.apdus_src + e.r.apdus_dst, 10 + 2 * n);
+    check_clone(&e, c->uri[0], c->uri[1], NULL, NULL, n);
     env_close(&e);
 
     /* The keys themselves, from the NVM files once icsim is gone (kill -9: a power cut). */
@@ -1010,6 +1010,21 @@ static void test_clone_over_icsim(void **state)
     read_private_key(c->nvm[1], kp_d);
     assert_memory_equal(kp_s, kp_d, 97);
     assert_memory_equal(kp_s + 32, e.r.src_pub, 65);
+}
+
+static void test_clone_over_icsim_n1(void **state)
+{
+    clone_over_icsim(state, 1);
+}
+
+static void test_clone_over_icsim(void **state)
+{
+    clone_over_icsim(state, 3);
+}
+
+static void test_clone_over_icsim_n8(void **state)
+{
+    clone_over_icsim(state, 8);
 }
 
 /* ---- the library pieces --------------------------------------------------------------- */
@@ -1157,7 +1172,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_interrupted_before_save, setup, teardown),
         cmocka_unit_test_setup_teardown(test_saved_blob_of_other_source, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unbound_clone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clone_over_icsim_n1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clone_over_icsim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clone_over_icsim_n8, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secrets_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_profile_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reexport_policy, setup, teardown),
