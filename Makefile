@@ -24,9 +24,9 @@ OPT     := -O2 -g
 endif
 OBJ := $(OUT)/obj
 BIN := $(OUT)/bin
-CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(INC) $(HOSTDEF) $(CFLAGS)
+CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(INC) $(HOSTDEF) -pthread $(CFLAGS)
 LDFLAGS_ALL := $(OPT) $(LDFLAGS)
-LDLIBS_ALL  := -lmbedcrypto $(LDLIBS)
+LDLIBS_ALL  := -lmbedcrypto -pthread $(LDLIBS)
 
 COMMON_SRC := $(wildcard common/*.c)
 CORE_SRC   := $(wildcard card/core/*.c)

@@ -2,9 +2,13 @@
 #include "filecrypt.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include <mbedtls/gcm.h>
 #include <mbedtls/hkdf.h>
@@ -135,6 +139,251 @@ static int at_eof(FILE *in)
     if (ungetc(c, in) == EOF)
         return -1;
     return 0;
+}
+
+/* ---- the output ring ----------------------------------------------------------------------- */
+
+/* Output is written by a writer thread so that the page cache copies and the writeback of the
+ * output overlap with the crypto. The crypto thread seals or opens chunks one after the other
+ * into a slot of about RING_BATCH bytes; a full slot is queued, and the writer writes the
+ * queued slots in order with one fwrite each (few wake-ups, large writes). Constant memory:
+ * RING_SLOTS slots. Every RING_SYNC bytes of a regular output file the writer starts the
+ * writeback of what it wrote (POSIX_FADV_DONTNEED starts it without waiting and drops the pages
+ * already on disk), so the caller's final fsync has little left to do. When the thread cannot
+ * be started, each full slot is written synchronously. */
+#define RING_SLOTS 4u
+#define RING_BATCH ((size_t)1 << 20)
+#define RING_SYNC ((off_t)8 << 20)
+
+struct ring {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    bool threaded;
+    FILE *out;
+    uint8_t *mem;                /* RING_SLOTS slots of cap bytes */
+    size_t cap;                  /* bytes of a slot: a whole number of units */
+    size_t unit;                 /* the most bytes one chunk adds */
+    size_t len[RING_SLOTS];
+    uint8_t *cur;                /* the slot being filled, or NULL */
+    size_t fill;                 /* bytes in it */
+    unsigned long long produced; /* slots queued by the crypto thread */
+    unsigned long long consumed; /* slots written by the writer */
+    bool done;                   /* no more slots will be queued */
+    bool writer_waits, producer_waits;
+    bool failed;                 /* a write failed; werr is its errno */
+    int werr;
+    int fd;                      /* the output's descriptor when it is a regular file, else -1 */
+    off_t start, written, synced;
+};
+
+/* Writes len bytes (and starts writeback now and then). 0, or an errno value. */
+static int ring_write(struct ring *r, const uint8_t *p, size_t len)
+{
+    errno = 0;
+    if (len > 0 && fwrite(p, 1, len, r->out) != len)
+        return errno != 0 ? errno : EIO;
+    if (r->fd < 0)
+        return 0;
+    r->written += (off_t)len;
+    if (r->written - r->synced >= RING_SYNC) {
+        errno = 0;
+        if (fflush(r->out) != 0)
+            return errno != 0 ? errno : EIO;
+        (void)posix_fadvise(r->fd, r->start + r->synced, r->written - r->synced,
+                            POSIX_FADV_DONTNEED);
+        r->synced = r->written;
+    }
+    return 0;
+}
+
+static void *ring_writer(void *arg)
+{
+    struct ring *r = arg;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (r->consumed == r->produced && !r->done) {
+            r->writer_waits = true;
+            pthread_cond_wait(&r->cv, &r->mu);
+            r->writer_waits = false;
+        }
+        if (r->consumed == r->produced)
+            break; /* done, and everything written */
+        unsigned slot = (unsigned)(r->consumed % RING_SLOTS);
+        size_t len = r->len[slot];
+        pthread_mutex_unlock(&r->mu);
+        int e = ring_write(r, r->mem + (size_t)slot * r->cap, len);
+        pthread_mutex_lock(&r->mu);
+        if (e != 0) {
+            r->failed = true;
+            r->werr = e;
+        } else {
+            r->consumed++;
+        }
+        if (r->producer_waits)
+            pthread_cond_broadcast(&r->cv);
+        if (e != 0)
+            break;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* Sets up the ring for out, for chunks adding at most unit bytes each. 0, or -1 when out of
+ * memory. */
+static int ring_start(struct ring *r, FILE *out, size_t unit)
+{
+    memset(r, 0, sizeof *r);
+    r->out = out;
+    r->unit = unit;
+    r->cap = unit * (unit < RING_BATCH ? RING_BATCH / unit : 1);
+    r->fd = -1;
+    r->mem = malloc(RING_SLOTS * r->cap);
+    if (r->mem == NULL)
+        return -1;
+    int fd = fileno(out);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+        /* The position of the next byte written: what the stream holds is written first. */
+        off_t pos = ftello(out);
+        if (pos >= 0) {
+            r->fd = fd;
+            r->start = pos;
+        }
+    }
+    if (pthread_mutex_init(&r->mu, NULL) != 0)
+        return 0;
+    if (pthread_cond_init(&r->cv, NULL) != 0) {
+        pthread_mutex_destroy(&r->mu);
+        return 0;
+    }
+    if (pthread_create(&r->thread, NULL, ring_writer, r) != 0) {
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        return 0;
+    }
+    r->threaded = true;
+    return 0;
+}
+
+/* Space for the next chunk (unit bytes), or NULL when a write failed (r->werr). */
+static uint8_t *ring_acquire(struct ring *r)
+{
+    if (!r->threaded && r->failed)
+        return NULL;
+    if (r->cur == NULL) {
+        unsigned slot = 0;
+        if (r->threaded) {
+            pthread_mutex_lock(&r->mu);
+            while (!r->failed && r->produced - r->consumed >= RING_SLOTS) {
+                r->producer_waits = true;
+                pthread_cond_wait(&r->cv, &r->mu);
+                r->producer_waits = false;
+            }
+            bool failed = r->failed;
+            slot = (unsigned)(r->produced % RING_SLOTS);
+            pthread_mutex_unlock(&r->mu);
+            if (failed)
+                return NULL;
+        }
+        r->cur = r->mem + (size_t)slot * r->cap;
+        r->fill = 0;
+    }
+    return r->cur + r->fill;
+}
+
+/* Queues the slot being filled. */
+static void ring_queue(struct ring *r)
+{
+    if (r->cur == NULL)
+        return;
+    size_t len = r->fill;
+    r->cur = NULL;
+    r->fill = 0;
+    if (!r->threaded) {
+        int e = r->failed ? 0 : ring_write(r, r->mem, len);
+        if (e != 0) {
+            r->failed = true;
+            r->werr = e;
+        }
+        return;
+    }
+    pthread_mutex_lock(&r->mu);
+    r->len[r->produced % RING_SLOTS] = len;
+    r->produced++;
+    if (r->writer_waits)
+        pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Adds the len bytes written at the last ring_acquire to the output. */
+static void ring_submit(struct ring *r, size_t len)
+{
+    r->fill += len;
+    if (r->fill + r->unit > r->cap)
+        ring_queue(r);
+}
+
+/* Ends the ring: writes everything submitted, stops the writer, wipes and frees the slots.
+ * Returns 0, or the errno of a failed write. Safe to call twice. */
+static int ring_end(struct ring *r)
+{
+    if (r->mem != NULL && r->fill > 0)
+        ring_queue(r); /* ignored by a writer that failed */
+    if (r->threaded) {
+        pthread_mutex_lock(&r->mu);
+        r->done = true;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->thread, NULL);
+        pthread_cond_destroy(&r->cv);
+        pthread_mutex_destroy(&r->mu);
+        r->threaded = false;
+    }
+    if (r->mem != NULL) {
+        mbedtls_platform_zeroize(r->mem, RING_SLOTS * r->cap);
+        free(r->mem);
+        r->mem = NULL;
+    }
+    return r->failed ? r->werr : 0;
+}
+
+/* ---- progress ------------------------------------------------------------------------------ */
+
+#define PROGRESS_STEP ((uint64_t)1 << 20)
+
+static filecrypt_progress_fn progress_fn;
+static void *progress_ctx;
+
+void filecrypt_set_progress(filecrypt_progress_fn fn, void *ctx)
+{
+    progress_fn = fn;
+    progress_ctx = ctx;
+}
+
+struct progress {
+    uint64_t total, last;
+};
+
+/* The input bytes of in from its position on, when it is a regular file. */
+static void progress_init(struct progress *p, FILE *in)
+{
+    memset(p, 0, sizeof *p);
+    if (progress_fn == NULL)
+        return;
+    int fd = fileno(in);
+    struct stat st;
+    off_t pos = ftello(in);
+    if (fd >= 0 && pos >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > pos)
+        p->total = (uint64_t)(st.st_size - pos);
+}
+
+static void progress_step(struct progress *p, uint64_t done, bool final)
+{
+    if (progress_fn != NULL && (final || done - p->last >= PROGRESS_STEP)) {
+        p->last = done;
+        progress_fn(progress_ctx, done, p->total);
+    }
 }
 
 /* ---- header -------------------------------------------------------------------------------- */
@@ -415,8 +664,8 @@ int filecrypt_encrypt_with(FILE *in, FILE *out, const uint8_t (*recipients)[65],
         return rc;
 
     size_t chunk = (size_t)1 << chunk_exp;
-    uint8_t *buf = malloc(chunk + FILECRYPT_TAG_LEN);
-    if (buf == NULL)
+    struct ring ring;
+    if (ring_start(&ring, out, chunk + FILECRYPT_TAG_LEN) != 0)
         return fail(err, errlen, FILECRYPT_E_CRYPTO, "out of memory for a %zu-byte chunk", chunk);
     mbedtls_gcm_context gcm;
     mbedtls_gcm_init(&gcm);
@@ -424,8 +673,16 @@ int filecrypt_encrypt_with(FILE *in, FILE *out, const uint8_t (*recipients)[65],
         rc = fail(err, errlen, FILECRYPT_E_CRYPTO, "AES-GCM key setup failed");
         goto out;
     }
+    struct progress prog;
+    progress_init(&prog, in);
     uint64_t total = 0;
     for (uint64_t index = 0;; index++) {
+        uint8_t *buf = ring_acquire(&ring);
+        if (buf == NULL) {
+            rc = fail(err, errlen, FILECRYPT_E_IO, "cannot write the output: %s",
+                      strerror(ring.werr));
+            goto out;
+        }
         size_t got = read_full(in, buf, chunk);
         if (ferror(in)) {
             rc = fail(err, errlen, FILECRYPT_E_IO, "cannot read the input: %s", strerror(errno));
@@ -450,14 +707,16 @@ int filecrypt_encrypt_with(FILE *in, FILE *out, const uint8_t (*recipients)[65],
                       (unsigned long long)index);
             goto out;
         }
-        if (fwrite(buf, 1, got + FILECRYPT_TAG_LEN, out) != got + FILECRYPT_TAG_LEN) {
-            rc = fail(err, errlen, FILECRYPT_E_IO, "cannot write the output: %s",
-                      strerror(errno));
-            goto out;
-        }
+        ring_submit(&ring, got + FILECRYPT_TAG_LEN);
         total += got;
+        progress_step(&prog, total, final);
         if (final)
             break;
+    }
+    int werr = ring_end(&ring);
+    if (werr != 0) {
+        rc = fail(err, errlen, FILECRYPT_E_IO, "cannot write the output: %s", strerror(werr));
+        goto out;
     }
     if (fflush(out) != 0 || ferror(out)) {
         rc = fail(err, errlen, FILECRYPT_E_IO, "cannot write the output: %s", strerror(errno));
@@ -466,9 +725,8 @@ int filecrypt_encrypt_with(FILE *in, FILE *out, const uint8_t (*recipients)[65],
     if (plain_len != NULL)
         *plain_len = total;
 out:
+    ring_end(&ring);
     mbedtls_gcm_free(&gcm);
-    mbedtls_platform_zeroize(buf, chunk + FILECRYPT_TAG_LEN);
-    free(buf);
     return rc;
 }
 
@@ -539,12 +797,17 @@ int filecrypt_decrypt_body(FILE *in, FILE *out, const struct filecrypt_header *h
         h->chunk_exp < FILECRYPT_CHUNK_EXP_MIN || h->chunk_exp > FILECRYPT_CHUNK_EXP_MAX)
         return fail(err, errlen, FILECRYPT_E_ARG, "bad arguments to decrypt");
     size_t chunk = filecrypt_chunk_len(h), rec = chunk + FILECRYPT_TAG_LEN;
-    /* The ciphertext record and the plaintext in one allocation: GCM decryption may not run in
-     * place, and the record must survive a failed attempt for the diagnosis below. */
-    uint8_t *buf = malloc(rec + chunk);
-    if (buf == NULL)
+    /* The ciphertext record is read into its own buffer and opened into a slot of the output
+     * ring: GCM decryption may not run in place, and the record must survive a failed attempt
+     * for the diagnosis below. */
+    uint8_t *ct = malloc(rec);
+    if (ct == NULL)
         return fail(err, errlen, FILECRYPT_E_CRYPTO, "out of memory for a %zu-byte chunk", chunk);
-    uint8_t *ct = buf, *pt = buf + rec;
+    struct ring ring;
+    if (ring_start(&ring, out, chunk) != 0) {
+        free(ct);
+        return fail(err, errlen, FILECRYPT_E_CRYPTO, "out of memory for a %zu-byte chunk", chunk);
+    }
     int rc = FILECRYPT_OK;
     mbedtls_gcm_context gcm;
     mbedtls_gcm_init(&gcm);
@@ -552,7 +815,9 @@ int filecrypt_decrypt_body(FILE *in, FILE *out, const struct filecrypt_header *h
         rc = fail(err, errlen, FILECRYPT_E_CRYPTO, "AES-GCM key setup failed");
         goto out;
     }
-    uint64_t total = 0;
+    struct progress prog;
+    progress_init(&prog, in);
+    uint64_t total = 0, consumed = 0;
     for (uint64_t index = 0;; index++) {
         size_t got = read_full(in, ct, rec);
         if (ferror(in)) {
@@ -580,6 +845,12 @@ int filecrypt_decrypt_body(FILE *in, FILE *out, const struct filecrypt_header *h
                 goto out;
             }
             final = e == 1;
+        }
+        uint8_t *pt = ring_acquire(&ring);
+        if (pt == NULL) {
+            rc = fail(err, errlen, FILECRYPT_E_IO, "cannot write the output: %s",
+                      strerror(ring.werr));
+            goto out;
         }
         size_t len = got - FILECRYPT_TAG_LEN;
         int v = open_chunk(&gcm, h, index, final, ct, len, pt);
@@ -610,14 +881,17 @@ int filecrypt_decrypt_body(FILE *in, FILE *out, const struct filecrypt_header *h
                           (unsigned long long)index);
             goto out;
         }
-        if (len > 0 && fwrite(pt, 1, len, out) != len) {
-            rc = fail(err, errlen, FILECRYPT_E_IO, "cannot write the output: %s",
-                      strerror(errno));
-            goto out;
-        }
+        ring_submit(&ring, len);
         total += len;
+        consumed += got;
+        progress_step(&prog, consumed, final);
         if (final)
             break;
+    }
+    int werr = ring_end(&ring);
+    if (werr != 0) {
+        rc = fail(err, errlen, FILECRYPT_E_IO, "cannot write the output: %s", strerror(werr));
+        goto out;
     }
     if (fflush(out) != 0 || ferror(out)) {
         rc = fail(err, errlen, FILECRYPT_E_IO, "cannot write the output: %s", strerror(errno));
@@ -626,9 +900,12 @@ int filecrypt_decrypt_body(FILE *in, FILE *out, const struct filecrypt_header *h
     if (plain_len != NULL)
         *plain_len = total;
 out:
+    /* On an error the chunks already queued (authentic ones) are still written, as they were
+     * before the failure was found. */
+    ring_end(&ring);
     mbedtls_gcm_free(&gcm);
-    mbedtls_platform_zeroize(buf, rec + chunk);
-    free(buf);
+    mbedtls_platform_zeroize(ct, rec);
+    free(ct);
     return rc;
 }
 

@@ -7,8 +7,10 @@
  *   r entries (122)     01 | key id (8) | ephemeral point (65) | wrapped CEK (32) | tag (16)
  *   chunks              AES-256-GCM(CEK, file id[0..4) || BE64(i), H || final, chunk) || tag
  *
- * The library is host code: it reads and writes stdio streams with constant memory (one chunk
- * buffer to encrypt; a record and a plaintext buffer to decrypt), never prints, and reports every failure as a negative filecrypt_err with a message
+ * The library is host code: it reads and writes stdio streams with constant memory (an output
+ * ring of 4 slots of about 1 MiB, filled by the crypto and written by a writer thread so that
+ * the output's I/O overlaps with the crypto; plus one record buffer to decrypt), never prints,
+ * and reports every failure as a negative filecrypt_err with a message
  * in err that names what is wrong and never contains key material. Secrets (CEK, KWK, shared
  * secrets, ephemeral private keys, plaintext buffers) are wiped after use.
  *
@@ -119,7 +121,7 @@ int filecrypt_write_header(FILE *out, const struct filecrypt_header *h, char *er
                            size_t errlen);
 
 /* Encrypts everything in `in` to out for n recipients (1..8 distinct valid P-256 points), in
- * chunks of 2^chunk_exp bytes (10..20). Constant memory: one chunk buffer. A plaintext whose
+ * chunks of 2^chunk_exp bytes (10..20). Constant memory: the output ring. A plaintext whose
  * length is a multiple of the chunk size ends with a full final chunk; an empty one is a single
  * empty final chunk. *plain_len (may be NULL) gets the plaintext length. out is flushed but
  * neither synced nor closed. */
@@ -175,6 +177,14 @@ int filecrypt_rewrap_with(const struct filecrypt_header *h, const uint8_t cek[32
 int filecrypt_encrypt_path(const char *in_path, const char *out_path,
                            const uint8_t (*recipients)[65], unsigned n, unsigned chunk_exp,
                            uint64_t *plain_len, char *err, size_t errlen);
+
+/* Progress of the encryptions and decryptions of this process (filecrypt_encrypt*,
+ * filecrypt_decrypt_body): fn(ctx, done, total) is called from the calling thread about every
+ * MiB and once after the final chunk, done being the input bytes consumed after the header and
+ * total those the input has after the header (0 when it is not a regular file). For the CLI's
+ * progress bar; fn NULL (the default) turns it off. Not for concurrent use from threads. */
+typedef void (*filecrypt_progress_fn)(void *ctx, uint64_t done, uint64_t total);
+void filecrypt_set_progress(filecrypt_progress_fn fn, void *ctx);
 
 /* Short name of an error code ("corrupt chunk", ...). */
 const char *filecrypt_err_name(int code);

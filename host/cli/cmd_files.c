@@ -27,6 +27,65 @@ static bool is_dash(const char *s)
     return s != NULL && strcmp(s, "-") == 0;
 }
 
+#define BAR_WIDTH 40u
+#define DATA_BAR_MIN ((uint64_t)64 << 20) /* inputs from 64 MiB on get a progress bar */
+
+/* The progress bar of encrypt and decrypt on stderr: drawn when the percentage changes, the
+ * line cleared at the end. */
+struct data_bar {
+    const char *what;
+    int pct;
+    bool drawn;
+};
+
+static void data_bar_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    struct data_bar *b = ctx;
+    if (total == 0)
+        return;
+    int pct = done >= total ? 100 : (int)(done * 100 / total);
+    if (pct == b->pct)
+        return;
+    b->pct = pct;
+    if (pct >= 100) {
+        if (b->drawn)
+            fputs("\r\033[K", stderr);
+        b->drawn = false;
+    } else {
+        char line[BAR_WIDTH + 1];
+        size_t fill = BAR_WIDTH * (size_t)pct / 100;
+        memset(line, '#', fill);
+        memset(line + fill, '.', BAR_WIDTH - fill);
+        line[BAR_WIDTH] = '\0';
+        fprintf(stderr, "\r%s [%s] %3d%%", b->what, line, pct);
+        b->drawn = true;
+    }
+    fflush(stderr);
+}
+
+/* Turns the bar on for an input file path of at least DATA_BAR_MIN bytes when stderr is a
+ * terminal. */
+static void data_bar_begin(struct data_bar *b, const char *what, const char *path)
+{
+    b->what = what;
+    b->pct = -1;
+    b->drawn = false;
+    struct stat st;
+    if (path != NULL && !is_dash(path) && isatty(STDERR_FILENO) == 1 && stat(path, &st) == 0 &&
+        S_ISREG(st.st_mode) && (uint64_t)st.st_size >= DATA_BAR_MIN)
+        filecrypt_set_progress(data_bar_progress, b);
+}
+
+static void data_bar_end(struct data_bar *b)
+{
+    filecrypt_set_progress(NULL, NULL);
+    if (b->drawn) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        b->drawn = false;
+    }
+}
+
 /* Reads a P-256 public key from a PEM (or DER) SubjectPublicKeyInfo file into pub. Returns 0,
  * or -1 with a message. */
 static int load_pubkey_file(const char *path, uint8_t pub[65], char *err, size_t errlen)
@@ -201,8 +260,11 @@ int cli_cmd_encrypt(int argc, char **argv)
     }
     char err[1024];
     uint64_t plen = 0;
+    struct data_bar bar;
+    data_bar_begin(&bar, "encrypt", in);
     rc = filecrypt_encrypt_path(in, outp, (const uint8_t(*)[65])keys, (unsigned)nto, exp, &plen,
                                 err, sizeof err);
+    data_bar_end(&bar);
     if (rc != FILECRYPT_OK) {
         fprintf(stderr, "icdup: error: encrypt: %s\n", err);
         rc = 1;
@@ -301,11 +363,17 @@ int cli_cmd_decrypt(int argc, char **argv)
     if (cardop_read_pubkey(&c, pub) != 0) {
         fprintf(stderr, "icdup: error: decrypt: %s\n", c.err);
         rc = 1;
-    } else if (filecard_decrypt_path(&c, pub, &pin, in, outp, &plen, err, sizeof err) != 0) {
-        fprintf(stderr, "icdup: error: decrypt: %s\n", err);
-        rc = 1;
-    } else if (!is_dash(outp)) {
-        printf("decrypted %llu bytes to %s\n", (unsigned long long)plen, outp);
+    } else {
+        struct data_bar bar;
+        data_bar_begin(&bar, "decrypt", in);
+        int r = filecard_decrypt_path(&c, pub, &pin, in, outp, &plen, err, sizeof err);
+        data_bar_end(&bar);
+        if (r != 0) {
+            fprintf(stderr, "icdup: error: decrypt: %s\n", err);
+            rc = 1;
+        } else if (!is_dash(outp)) {
+            printf("decrypted %llu bytes to %s\n", (unsigned long long)plen, outp);
+        }
     }
     memset(&pin, 0, sizeof pin);
     transport_close(t);
@@ -345,7 +413,6 @@ static void usage_recover(FILE *f)
     cli_print_uri_help(f);
 }
 
-#define BAR_WIDTH 40u
 
 struct bar {
     bool on;
