@@ -12,7 +12,8 @@ endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CSTD    := -std=c11
-INC     := -Icommon -Icard/core -Icard/hal -Icard/sim -Ihost -Itests/support
+INC     := -Icommon -Icard/core -Icard/hal -Icard/sim -Ihost -Ihost/issuance -Ihost/cli \
+           -Itests/support
 HOSTDEF := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 
 ifeq ($(VARIANT),check)
@@ -26,13 +27,15 @@ OBJ := $(OUT)/obj
 BIN := $(OUT)/bin
 CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(INC) $(HOSTDEF) -pthread $(CFLAGS)
 LDFLAGS_ALL := $(OPT) $(LDFLAGS)
-LDLIBS_ALL  := -lmbedcrypto -pthread $(LDLIBS)
+LDLIBS_ALL  := -lsqlite3 -ljansson -lcsv -lcairo -lmbedcrypto -pthread $(LDLIBS)
 
 COMMON_SRC := $(wildcard common/*.c)
 CORE_SRC   := $(wildcard card/core/*.c)
 SIM_SRC    := $(filter-out card/sim/icsim.c,$(wildcard card/sim/*.c))
-HOST_SRC   := $(wildcard host/*.c)
-ICDUP_SRC  := $(wildcard host/cli/*.c)
+HOST_SRC   := $(wildcard host/*.c host/issuance/*.c)
+CLI_SRC    := $(wildcard host/cli/*.c)
+ICDUP_SRC  := $(wildcard host/cli/icdup/*.c)
+ICISSUE_SRC:= $(wildcard host/cli/icissue/*.c)
 SUPPORT_SRC:= $(wildcard tests/support/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 BENCH_SRC  := $(wildcard bench/*.c)
@@ -46,7 +49,7 @@ LIBS    := $(LIBHOST) $(LIBSIM) $(LIBCORE)
 
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(BIN)/%,$(BENCH_SRC))
-PROGS      := $(BIN)/icsim $(BIN)/icdup
+PROGS      := $(BIN)/icsim $(BIN)/icdup $(BIN)/icissue
 
 .PHONY: all deps demo check tests bench fuzz cross clean
 .DEFAULT_GOAL := all
@@ -73,7 +76,11 @@ $(BIN)/icsim: $(call objs,card/sim/icsim.c) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
-$(BIN)/icdup: $(call objs,$(ICDUP_SRC)) $(LIBS)
+$(BIN)/icdup: $(call objs,$(ICDUP_SRC) $(CLI_SRC)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BIN)/icissue: $(call objs,$(ICISSUE_SRC) $(CLI_SRC)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 

@@ -10,6 +10,7 @@ trap 'rm -f "$out"' EXIT
 "$bin/bench_socket" "$bin/icsim" | tee -a "$out"
 "$bin/bench_clone" "$bin/icsim" | tee -a "$out"
 "$bin/bench_files" 1024 | tee -a "$out"
+"$bin/bench_issue" 1000000 200 | tee -a "$out"
 
 # Card APDUs of one `icdup decrypt`, counted from its -v trace (PIN redacted there).
 work=$(mktemp -d)
@@ -46,6 +47,10 @@ val() { awk -v k="$1" '$1 == k { print $2 }' "$out"; }
   echo "| \`encrypt\` data path, $(val files_mib) MiB file to file | $(val encrypt_mib_s) MiB/s = $(val encrypt_vs_raw)× raw | ≥ 0.8× raw |"
   echo "| \`decrypt\` data path, $(val files_mib) MiB file to file | $(val decrypt_mib_s) MiB/s = $(val decrypt_vs_raw)× raw | ≥ 0.8× raw |"
   echo "| Card APDUs of one \`icdup decrypt\` (of them private-key operations) | $(val decrypt_apdus) ($(val decrypt_pso)) | 1 private-key operation |"
+  echo "| Reissue lookup (correlation + record with items by identity), $(val issue_records) records, p50 / p99 / max | $(val reissue_lookup_p50_us) / $(val reissue_lookup_p99_us) / $(val reissue_lookup_max_us) µs | p99 < 1 ms |"
+  echo "| Same, preceded by the type and identity readout from an in-process card, p50 / p99 | $(val reissue_readout_lookup_p50_us) / $(val reissue_readout_lookup_p99_us) µs | |"
+  echo "| Issuance rate, batch of $(val issue_batch_cards) in-process simulated cards ($(val issue_apdus_per_card) APDUs per card, issuance file updated per card) | $(val issue_batch_cards_per_s) cards/s | ≥ 20 cards/s |"
+  echo "| Time to fill that issuance file (one transaction) | $(val issue_fill_s) s | |"
   echo
   echo "The write count covers journal body, commit record, the apply and the invalidation"
   echo "(see nvm.md). The socket figure includes the vpcd framing and both TCP directions."

@@ -249,6 +249,16 @@ int cardop_activate(struct cardop *c)
     return run(c, "ACTIVATE FILE", texts, apdu, sizeof apdu, NULL, 0, NULL);
 }
 
+int cardop_terminate(struct cardop *c)
+{
+    static const uint8_t apdu[] = { 0x00, INS_TERMINATE_CARD, 0x00, 0x00 };
+    static const struct sw_text texts[] = {
+        { SW_SECURITY_STATUS, "the admin PIN is not verified" },
+        { 0, NULL },
+    };
+    return run(c, "TERMINATE CARD USAGE", texts, apdu, sizeof apdu, NULL, 0, NULL);
+}
+
 /* ---- identity and PINs ---------------------------------------------------------------- */
 
 int cardop_get_data(struct cardop *c, uint16_t tag, uint8_t *out, size_t cap, size_t *out_len)

@@ -73,6 +73,10 @@ int cardop_update_binary(struct cardop *c, uint16_t offset, const uint8_t *data,
 /* ACTIVATE FILE on the current file (on the MF: the card becomes operational). */
 int cardop_activate(struct cardop *c);
 
+/* TERMINATE CARD USAGE: the card's life cycle becomes "terminated" for good (admin PIN
+ * verified once the card is operational; 6985 when it is terminated already). */
+int cardop_terminate(struct cardop *c);
+
 /* ---- identity and PINs ---------------------------------------------------------------- */
 
 /* GET DATA of a tag into out (cap bytes), *out_len set. 6A88 is CARDOP_E_SW like any refusal. */

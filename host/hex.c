@@ -3,7 +3,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-static int hex_digit(char c)
+int hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';

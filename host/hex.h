@@ -14,6 +14,9 @@
 int hex_decode(const char *text, uint8_t *out, size_t cap, size_t *out_len,
                char *err, size_t errlen);
 
+/* The value of one hex digit (either case), or -1. */
+int hex_digit(char c);
+
 /* Number of bytes hex_decode would produce, or -1 when the text is not valid hex (no message). */
 long hex_decoded_len(const char *text);
 

@@ -116,6 +116,22 @@ static int need_pin(const struct secret_pin *p, const char *name, char *err, siz
     return 0;
 }
 
+void profile_apdu_set(struct profile_apdu *a, const char *label, const uint8_t header[4],
+                      const uint8_t *data, size_t dlen, uint16_t expect_sw, bool secret)
+{
+    memset(a, 0, sizeof *a);
+    a->label = label;
+    memcpy(a->apdu, header, 4);
+    a->len = 4;
+    if (dlen > 0) {
+        a->apdu[4] = (uint8_t)dlen;
+        memcpy(a->apdu + 5, data, dlen);
+        a->len = 5 + dlen;
+    }
+    a->expect_sw = expect_sw;
+    a->secret = secret;
+}
+
 int profile_build(const struct profile_options *o, struct profile_apdu *out, size_t cap,
                   size_t *n, char *err, size_t errlen)
 {
@@ -198,52 +214,46 @@ int profile_build(const struct profile_options *o, struct profile_apdu *out, siz
             profile_wipe(out, k);
             return -1;
         }
-        struct profile_apdu *a = &out[k++];
-        memset(a, 0, sizeof *a);
-        a->label = row->label;
-        memcpy(a->apdu, row->header, 4);
-        a->len = 4;
-        if (dlen > 0) {
-            a->apdu[4] = (uint8_t)dlen;
-            memcpy(a->apdu + 5, data, dlen);
-            a->len = 5 + dlen;
-        }
-        a->expect_sw = row->expect_sw;
-        a->secret = secret;
+        profile_apdu_set(&out[k++], row->label, row->header, data, dlen, row->expect_sw,
+                         secret);
     }
     *n = k;
     return 0;
 }
 
-int profile_run(struct cardop *c, const struct profile_options *o,
-                void (*progress)(void *ctx, const char *line), void *ctx, char *err,
-                size_t errlen)
+int profile_check_blank(struct cardop *c, const char *why, char *err, size_t errlen)
 {
-    struct profile_apdu steps[PROFILE_MAX_STEPS];
-    size_t n = 0;
-    if (profile_build(o, steps, PROFILE_MAX_STEPS, &n, err, errlen) != 0)
-        return -1;
-    int rc = 0;
     uint8_t lcs = 0;
-    rc = cardop_life_cycle(c, &lcs);
-    if (rc != 0) {
+    if (cardop_life_cycle(c, &lcs) != 0) {
         snprintf(err, errlen, "%s", c->err);
-        goto out;
+        return -1;
     }
     if (lcs != LCS_CREATION) {
-        snprintf(err, errlen, "%s is not blank (life cycle %02X, not 01 creation): init "
-                 "personalizes only a new card", c->name, lcs);
-        rc = -1;
-        goto out;
+        snprintf(err, errlen, "%s is not blank (life cycle %02X, not 01 creation): %s", c->name,
+                 lcs, why);
+        return -1;
     }
+    return 0;
+}
+
+int profile_send(struct cardop *c, const struct profile_apdu *steps, size_t n,
+                 void (*progress)(void *ctx, const char *line), void *ctx, uint16_t *sws,
+                 size_t *done, char *err, size_t errlen)
+{
+    *done = 0;
     for (size_t i = 0; i < n; i++) {
-        struct profile_apdu *a = &steps[i];
+        const struct profile_apdu *a = &steps[i];
         char what[96];
         snprintf(what, sizeof what, "step %zu (%s)", i + 1, a->label);
         /* cardop_command wants 9000; a row expecting another status word is checked here. */
         uint8_t out[64];
         size_t olen = 0;
-        rc = cardop_command(c, what, a->apdu, a->len, out, sizeof out, &olen);
+        c->sw = 0;
+        if (a->secret)
+            transport_redact_next(c->t);
+        int rc = cardop_command(c, what, a->apdu, a->len, out, sizeof out, &olen);
+        if (sws != NULL)
+            sws[i] = c->sw;
         if (rc == CARDOP_E_SW && c->sw == a->expect_sw)
             rc = 0;
         else if (rc == 0 && c->sw != a->expect_sw) {
@@ -252,20 +262,34 @@ int profile_run(struct cardop *c, const struct profile_options *o,
             rc = CARDOP_E_SW;
         }
         if (rc == CARDOP_E_SW) {
-            snprintf(err, errlen, "%s; the profile expects %04X", c->err, a->expect_sw);
-            goto out;
+            snprintf(err, errlen, "%s; the script expects %04X", c->err, a->expect_sw);
+            return rc;
         }
         if (rc != 0) {
             snprintf(err, errlen, "%s", c->err);
-            goto out;
+            return rc;
         }
+        *done = i + 1;
         if (progress != NULL) {
             char line[128];
             snprintf(line, sizeof line, "%s: %s: ok", c->name, a->label);
             progress(ctx, line);
         }
     }
-out:
+    return 0;
+}
+
+int profile_run(struct cardop *c, const struct profile_options *o,
+                void (*progress)(void *ctx, const char *line), void *ctx, char *err,
+                size_t errlen)
+{
+    struct profile_apdu steps[PROFILE_MAX_STEPS];
+    size_t n = 0, done = 0;
+    if (profile_build(o, steps, PROFILE_MAX_STEPS, &n, err, errlen) != 0)
+        return -1;
+    int rc = profile_check_blank(c, "init personalizes only a new card", err, errlen);
+    if (rc == 0)
+        rc = profile_send(c, steps, n, progress, ctx, NULL, &done, err, errlen);
     profile_wipe(steps, n);
     return rc;
 }

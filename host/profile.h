@@ -23,7 +23,7 @@
 #define PROFILE_DEFAULT_SHARES 3u
 #define PROFILE_DEFAULT_CARD_TYPE "ICDUP-1"
 #define PROFILE_MAX_STEPS 40u
-#define PROFILE_APDU_MAX 48u
+#define PROFILE_APDU_MAX 261u /* a short APDU: header, Lc, 255 bytes, Le */
 
 struct profile_options {
     unsigned shares;          /* N, 1..8 */
@@ -42,6 +42,10 @@ struct profile_apdu {
     bool secret;              /* the data field is a PIN or a share */
 };
 
+/* Sets a step: header, then Lc and data when dlen > 0 (1..255, the caller checks it fits). */
+void profile_apdu_set(struct profile_apdu *a, const char *label, const uint8_t header[4],
+                      const uint8_t *data, size_t dlen, uint16_t expect_sw, bool secret);
+
 /* Expands the table for o into out (cap entries), *n set. Returns 0, or -1 with a message in
  * err (N outside 1..8, a PIN missing or of the wrong length, a card type of the wrong length,
  * cap too small). The caller wipes out (it holds PINs) with profile_wipe. */
@@ -50,6 +54,19 @@ int profile_build(const struct profile_options *o, struct profile_apdu *out, siz
 
 /* Zeroes n expanded steps. */
 void profile_wipe(struct profile_apdu *steps, size_t n);
+
+/* Checks that the card behind c is blank (life cycle "creation"). Returns 0, or -1 with a
+ * message in err ending with why ("init personalizes only a new card"). */
+int profile_check_blank(struct cardop *c, const char *why, char *err, size_t errlen);
+
+/* Sends n steps in order and checks each status word; stops at the first step that fails.
+ * progress (may be NULL) gets "<card>: <label>: ok" per step; sws (may be NULL, n entries)
+ * gets each answered status word (0: none); *done counts the steps that passed. Returns 0, or
+ * a negative cardop_err with a message in err naming the step, what was expected and what the
+ * card answered. Used by the default profile and by issuance scripts (host/issuance). */
+int profile_send(struct cardop *c, const struct profile_apdu *steps, size_t n,
+                 void (*progress)(void *ctx, const char *line), void *ctx, uint16_t *sws,
+                 size_t *done, char *err, size_t errlen);
 
 /* Personalizes the card behind c: checks that it is blank (life cycle "creation"), then sends
  * every step and checks its status word. progress (may be NULL) gets one line per step.

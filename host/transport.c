@@ -99,6 +99,11 @@ int transport_open(const char *uri, struct transport **out, char *err, size_t er
     return TRANSPORT_E_URI;
 }
 
+void transport_redact_next(struct transport *t)
+{
+    t->redact_next = true;
+}
+
 void transport_set_trace(struct transport *t, FILE *f)
 {
     if (t != NULL)
@@ -131,7 +136,8 @@ int transport_transmit(struct transport *t, const uint8_t *capdu, size_t len, ui
                  TRANSPORT_CAPDU_MAX);
         return TRANSPORT_E_ARG;
     }
-    trace_apdu(t->trace, ">", capdu, len, trace_is_secret_command(capdu, len));
+    trace_apdu(t->trace, ">", capdu, len, t->redact_next || trace_is_secret_command(capdu, len));
+    t->redact_next = false;
     int rc = t->ops->transmit(t, capdu, len, rapdu, cap, rlen, err, errlen);
     if (rc == 0 && *rlen < 2) {
         snprintf(err, errlen, "malformed response of %zu byte%s (no status word)", *rlen,

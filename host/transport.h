@@ -68,6 +68,7 @@ extern const struct transport_ops transport_tcp_ops;
 struct transport {
     const struct transport_ops *ops;
     FILE *trace;
+    bool redact_next; /* the next command's data is secret, whatever its INS */
 };
 
 /* Opens the reader named by uri. Returns 0 with *out set, or TRANSPORT_E_URI (the message
@@ -93,6 +94,10 @@ int transport_reset(struct transport *t, uint8_t *atr, size_t cap, size_t *atr_l
 
 /* Traces every APDU and response of t to f (NULL: off), redacting secrets. */
 void transport_set_trace(struct transport *t, FILE *f);
+
+/* The next command sent carries a secret in its data field although its instruction does not
+ * tell (e.g. an UPDATE BINARY of a password during issuance): its trace is redacted. */
+void transport_redact_next(struct transport *t);
 
 /* Closes the reader and frees t. NULL is ignored. */
 void transport_close(struct transport *t);

@@ -16,6 +16,7 @@
 
 #include "card_err.h"
 #include "ec.h"
+#include "hex.h"
 #include "kek.h"
 #include "rng.h"
 
@@ -46,17 +47,6 @@ unsigned wrap_share_count(const struct secrets *s, const char *source, char *err
 
 /* ---- key files ---------------------------------------------------------------------- */
 
-static int hex_digit(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool is_blank(uint8_t c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -75,7 +65,7 @@ static int parse_hex_key(const uint8_t *data, size_t len, const char *source, ui
     if (a == b)
         return 0;
     for (size_t i = a; i < b; i++)
-        if (hex_digit(data[i]) < 0)
+        if (hex_digit((char)data[i]) < 0)
             return 0;
     if (b - a != 64) {
         snprintf(err, errlen, "%s holds %zu hex digits: a private key in hex is 64 digits "
@@ -83,7 +73,8 @@ static int parse_hex_key(const uint8_t *data, size_t len, const char *source, ui
         return -1;
     }
     for (size_t i = 0; i < 32; i++)
-        priv[i] = (uint8_t)((hex_digit(data[a + 2 * i]) << 4) | hex_digit(data[a + 2 * i + 1]));
+        priv[i] = (uint8_t)((hex_digit((char)data[a + 2 * i]) << 4) |
+                            hex_digit((char)data[a + 2 * i + 1]));
     return 1;
 }
 

@@ -9,6 +9,10 @@ packages=(
   libcmocka-dev                     # unit tests
   libmbedtls-dev                    # crypto (host side and simulator)
   gcc-arm-none-eabi libnewlib-arm-none-eabi   # the card core for Cortex-M
+  libsqlite3-dev                    # the issuance file (icissue)
+  libjansson-dev                    # card-type files (JSON)
+  libcsv-dev                        # issuance records import (CSV)
+  libcairo2-dev fonts-dejavu-core   # the card face, rendered to PNG
   python3                           # independent test vectors and helper scripts
   python3-cryptography              # tests/vectors/gen_vectors.py (independent implementation)
 )

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 out=${1:-build/check}
 export ICSIM="$out/bin/icsim" ICDUP="$out/bin/icdup"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -24,7 +24,7 @@ int card_rec_load(struct nvm *nvm, struct card_rec *rec)
     int rc = nvm_read(nvm, LAYOUT_CARD_REC_ADDR, b, sizeof b);
     if (rc)
         return rc;
-    if (memcmp(b, REC_MAGIC, 4) != 0 || crc32(b, REC_CRC_OFF) != layout_get_u32(b + REC_CRC_OFF))
+    if (memcmp(b, REC_MAGIC, 4) != 0 || card_crc32(b, REC_CRC_OFF) != layout_get_u32(b + REC_CRC_OFF))
         return CARD_E_CORRUPT;
     if (!lcs_valid(b[4]) || b[13] > CARD_REC_TYPE_MAX)
         return CARD_E_CORRUPT;
@@ -45,6 +45,6 @@ int card_rec_stage(struct nvm *nvm, const struct card_rec *rec)
     memcpy(b + 5, rec->serial, CARD_REC_SERIAL_LEN);
     b[13] = rec->type_len;
     memcpy(b + 14, rec->type, rec->type_len);
-    layout_put_u32(b + REC_CRC_OFF, crc32(b, REC_CRC_OFF));
+    layout_put_u32(b + REC_CRC_OFF, card_crc32(b, REC_CRC_OFF));
     return nvm_write(nvm, LAYOUT_CARD_REC_ADDR, b, sizeof b);
 }

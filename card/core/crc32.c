@@ -11,7 +11,7 @@ static const uint32_t crc32_nibble[16] = {
     0x9B64C2B0u, 0x86D3D2D4u, 0xA00AE278u, 0xBDBDF21Cu,
 };
 
-uint32_t crc32_update(uint32_t crc, const void *data, size_t len)
+uint32_t card_crc32_update(uint32_t crc, const void *data, size_t len)
 {
     const uint8_t *p = data;
     uint32_t c = crc ^ 0xFFFFFFFFu;
@@ -24,7 +24,7 @@ uint32_t crc32_update(uint32_t crc, const void *data, size_t len)
     return c ^ 0xFFFFFFFFu;
 }
 
-uint32_t crc32(const void *data, size_t len)
+uint32_t card_crc32(const void *data, size_t len)
 {
-    return crc32_update(0, data, len);
+    return card_crc32_update(0, data, len);
 }

@@ -34,7 +34,7 @@ static void encode(const struct fs_file *f, uint8_t b[LAYOUT_FS_ENTRY_SIZE])
     memcpy(b + 11, f->name, f->name_len);
     layout_put_u16(b + 27, f->size);
     layout_put_u32(b + 29, f->off);
-    layout_put_u32(b + FS_CRC_OFF, crc32(b, FS_CRC_OFF));
+    layout_put_u32(b + FS_CRC_OFF, card_crc32(b, FS_CRC_OFF));
 }
 
 int fs_load(struct nvm *nvm, uint8_t slot, struct fs_file *out)
@@ -47,7 +47,7 @@ int fs_load(struct nvm *nvm, uint8_t slot, struct fs_file *out)
         return rc;
     if (b[0] != FS_USED)
         return CARD_E_NOT_FOUND;
-    if (crc32(b, FS_CRC_OFF) != layout_get_u32(b + FS_CRC_OFF) || b[10] > FS_NAME_MAX)
+    if (card_crc32(b, FS_CRC_OFF) != layout_get_u32(b + FS_CRC_OFF) || b[10] > FS_NAME_MAX)
         return CARD_E_CORRUPT;
     out->slot = slot;
     out->fid = layout_get_u16(b + 1);

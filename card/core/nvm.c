@@ -147,7 +147,7 @@ static void nvm_header_build(uint8_t h[NVM_HDR_SIZE], uint32_t dev_size)
     nvm_put_u32(h + 16, NVM_JOURNAL_TOTAL);
     nvm_put_u32(h + 20, NVM_USER_BASE);
     nvm_put_u32(h + 24, 0);
-    nvm_put_u32(h + NVM_HDR_CRC_AT, crc32(h, NVM_HDR_CRC_AT));
+    nvm_put_u32(h + NVM_HDR_CRC_AT, card_crc32(h, NVM_HDR_CRC_AT));
 }
 
 /* Magic and version first (another product or layout is foreign even if its header would not
@@ -158,7 +158,7 @@ static int nvm_header_check(const uint8_t h[NVM_HDR_SIZE], uint32_t dev_size)
         return CARD_E_FOREIGN;
     if (nvm_get_u16(h + 6) != NVM_LAYOUT_VERSION)
         return CARD_E_FOREIGN;
-    if (nvm_get_u32(h + NVM_HDR_CRC_AT) != crc32(h, NVM_HDR_CRC_AT))
+    if (nvm_get_u32(h + NVM_HDR_CRC_AT) != card_crc32(h, NVM_HDR_CRC_AT))
         return CARD_E_CORRUPT;
     if (nvm_get_u32(h + 8) != dev_size || nvm_get_u32(h + 12) != NVM_JOURNAL_OFF ||
         nvm_get_u32(h + 16) != NVM_JOURNAL_TOTAL || nvm_get_u32(h + 20) != NVM_USER_BASE)
@@ -230,7 +230,7 @@ static void nvm_crec_build(uint8_t cr[NVM_CREC_SIZE], uint32_t seq, const uint8_
     nvm_put_u16(cr + NVM_CREC_LEN_AT, (uint16_t)len);
     nvm_put_u16(cr + 6, 0);
     nvm_put_u32(cr + NVM_CREC_CRC_AT,
-                crc32_update(crc32(cr, NVM_CREC_CRC_AT), body, len));
+                card_crc32_update(card_crc32(cr, NVM_CREC_CRC_AT), body, len));
     memcpy(cr + NVM_CREC_MAGIC_AT, nvm_crec_magic, NVM_CREC_MAGIC_SIZE);
 }
 
@@ -359,7 +359,7 @@ int nvm_mount(struct nvm *nvm, const struct hal_nvm *dev)
             rc = nvm_dev_read(nvm, NVM_BODY_OFF, nvm->jbuf, len);
             if (rc == 0)
                 valid = nvm_get_u32(cr + NVM_CREC_CRC_AT) ==
-                        crc32_update(crc32(cr, NVM_CREC_CRC_AT), nvm->jbuf, len);
+                        card_crc32_update(card_crc32(cr, NVM_CREC_CRC_AT), nvm->jbuf, len);
         } else {
             len = CARD_NVM_JOURNAL_SIZE;
         }

@@ -40,7 +40,7 @@ static int load(struct nvm *nvm, int slot, struct pin_slot *p)
     uint8_t b[LAYOUT_PIN_SIZE];
     int rc = nvm_read(nvm, addr_of(slot), b, sizeof b);
     if (rc == CARD_OK) {
-        if (crc32(b, PIN_CRC_OFF) != layout_get_u32(b + PIN_CRC_OFF) ||
+        if (card_crc32(b, PIN_CRC_OFF) != layout_get_u32(b + PIN_CRC_OFF) ||
             b[0] != pin_refs[slot] || b[1] > 1 || b[3] == 0 || b[3] > 15 || b[2] > b[3] ||
             b[4] > CARD_PIN_MAX_LEN || (b[1] == 1) != (b[4] != 0)) {
             rc = CARD_E_CORRUPT;
@@ -68,7 +68,7 @@ static int store(struct nvm *nvm, int slot, const struct pin_slot *p)
     b[3] = p->max;
     b[4] = p->len;
     memcpy(b + PIN_VAL_OFF, p->value, sizeof p->value);
-    layout_put_u32(b + PIN_CRC_OFF, crc32(b, PIN_CRC_OFF));
+    layout_put_u32(b + PIN_CRC_OFF, card_crc32(b, PIN_CRC_OFF));
     int rc = nvm_write_atomic(nvm, addr_of(slot), b, sizeof b, NVM_TXN_SECRET);
     ct_wipe(b, sizeof b);
     return rc;
@@ -82,7 +82,7 @@ int pin_format(struct nvm *nvm)
         b[0] = pin_refs[i];
         b[2] = pin_max[i];
         b[3] = pin_max[i];
-        layout_put_u32(b + PIN_CRC_OFF, crc32(b, PIN_CRC_OFF));
+        layout_put_u32(b + PIN_CRC_OFF, card_crc32(b, PIN_CRC_OFF));
         int rc = nvm_write(nvm, addr_of((int)i), b, sizeof b);
         if (rc)
             return rc;

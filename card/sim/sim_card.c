@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -66,6 +67,48 @@ static void sim_card_mount_error(const struct sim_card *sc, const char *path, in
     }
 }
 
+/* Makes a new formatted card image at path as one step: the image is created and formatted
+ * under a temporary name, then linked into place (never over an existing file), so a process
+ * killed while creating a card leaves either no card or a whole blank one — never a short or
+ * unformatted image that every later open would refuse. A killed creator may leave a
+ * "PATH.new-XXXXXX" file behind, which nothing reads. Returns 0 (also when another process
+ * made the card meanwhile) or -1 with a message. */
+static int sim_card_create(struct sim_card *sc, const char *path, char *err, size_t errlen)
+{
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.new-XXXXXX", path) >= sizeof tmp) {
+        snprintf(err, errlen, "NVM image path too long: %s", path);
+        return -1;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create NVM image %s: %s", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    unlink(tmp); /* the name is ours; nvm_sim_open_file creates the file exclusively */
+    bool created = false;
+    if (nvm_sim_open_file(&sc->nvm, tmp, CARD_NVM_DEFAULT_SIZE, &created, err, errlen) != 0)
+        return -1;
+    int rc = card_format(&sc->card, &sc->nvm.hal, &sc->rng);
+    int synced = rc == 0 ? fsync(sc->nvm.fd) : 0;
+    nvm_sim_close(&sc->nvm);
+    if (rc != 0 || synced != 0) {
+        unlink(tmp);
+        snprintf(err, errlen, "cannot format a new card in NVM image %s (card error %d)", path,
+                 rc);
+        return -1;
+    }
+    if (link(tmp, path) != 0 && errno != EEXIST) {
+        int e = errno;
+        unlink(tmp);
+        snprintf(err, errlen, "cannot create NVM image %s: %s", path, strerror(e));
+        return -1;
+    }
+    unlink(tmp);
+    return 0;
+}
+
 int sim_card_open(struct sim_card *sc, const char *path, char *err, size_t errlen)
 {
     char scratch[8];
@@ -81,31 +124,20 @@ int sim_card_open(struct sim_card *sc, const char *path, char *err, size_t errle
     memset(sc, 0, sizeof *sc);
     sc->rng = sim_os_rng;
 
+    if (access(path, F_OK) != 0 && errno == ENOENT &&
+        sim_card_create(sc, path, err, errlen) != 0)
+        return -1;
     bool created = false;
     if (nvm_sim_open_file(&sc->nvm, path, CARD_NVM_DEFAULT_SIZE, &created, err, errlen) != 0) {
         if (err[0] == '\0')
             snprintf(err, errlen, "cannot open NVM image %s", path);
         return -1;
     }
-
-    int rc;
-    if (created) {
-        rc = card_format(&sc->card, &sc->nvm.hal, &sc->rng);
-        if (rc != 0) {
-            nvm_sim_close(&sc->nvm);
-            /* Only a file this call created is removed: it holds no card yet. */
-            unlink(path);
-            snprintf(err, errlen, "cannot format a new card in NVM image %s (card error %d)",
-                     path, rc);
-            return -1;
-        }
-    } else {
-        rc = card_mount(&sc->card, &sc->nvm.hal, &sc->rng);
-        if (rc != 0) {
-            sim_card_mount_error(sc, path, rc, err, errlen);
-            nvm_sim_close(&sc->nvm);
-            return -1;
-        }
+    int rc = card_mount(&sc->card, &sc->nvm.hal, &sc->rng);
+    if (rc != 0) {
+        sim_card_mount_error(sc, path, rc, err, errlen);
+        nvm_sim_close(&sc->nvm);
+        return -1;
     }
     card_power_on(&sc->card);
     return 0;

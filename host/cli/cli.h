@@ -1,10 +1,11 @@
-/* What the command files of icdup share (host/cli/icdup.c defines it): option parsing, error
- * and usage messages, opening a card, reading PINs and shares, JSON output. Each command group
- * has its file: cmd_raw.c (apdu, status), cmd_keys.c (init, keys), cmd_clone.c (clone),
- * cmd_files.c (encrypt, decrypt, recover).
+/* What the command-line programs share (host/cli/cli.c defines it): option parsing, error
+ * and usage messages, opening a card, reading PINs and shares, JSON output, a progress bar,
+ * the dispatch of main. Each program has its folder: icdup/ (icdup.c with main, then
+ * cmd_raw.c (apdu, status), cmd_keys.c (init, keys), cmd_clone.c (clone), cmd_files.c
+ * (encrypt, decrypt, recover)) and icissue/ (icissue.c with main, cmd_db.c, cmd_issue.c).
  *
- * Conventions: messages go to stderr as "icdup: error: <command>: <text>"; a usage error adds
- * "Try 'icdup <command> --help'." and exits EXIT_USAGE; secrets are never printed. */
+ * Conventions: messages go to stderr as "<prog>: error: <command>: <text>"; a usage error adds
+ * "Try '<prog> <command> --help'." and exits EXIT_USAGE; secrets are never printed. */
 #ifndef ICDUP_CLI_H
 #define ICDUP_CLI_H
 
@@ -19,6 +20,9 @@
 /* Exit status: 0 success, 1 failure, EXIT_USAGE for a usage error. */
 #define EXIT_USAGE 2
 
+/* The program's name in messages ("icdup"); each program's main file defines it. */
+extern const char *const cli_prog;
+
 /* -v / --verbose: trace every APDU of the cards opened by cli_open_card to stderr. */
 extern bool cli_verbose;
 
@@ -32,6 +36,18 @@ int cli_cmd_clone(int argc, char **argv);
 int cli_cmd_encrypt(int argc, char **argv);
 int cli_cmd_decrypt(int argc, char **argv);
 int cli_cmd_recover(int argc, char **argv);
+
+/* ---- main --------------------------------------------------------------------------- */
+
+struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv after the command name */
+};
+
+/* Global options (-h, -v), then the command named by the first argument; usage prints the
+ * program's help. Returns the exit status. */
+int cli_main(int argc, char **argv, const struct cli_command *cmds, size_t ncmds,
+             void (*usage)(FILE *f));
 
 /* ---- messages ----------------------------------------------------------------------- */
 
@@ -103,5 +119,29 @@ void cli_json_share_list(FILE *f, uint8_t bitmap);
 /* Flushes stdout. When that fails and rc is 0, prints "cannot write the output" and returns 1;
  * else returns rc. */
 int cli_flush_stdout(int rc);
+
+/* ---- progress bar ------------------------------------------------------------------- */
+
+/* A progress bar on stderr, "WHAT [#########...............]  40%" (or " 12/30" in count
+ * mode), redrawn in place on one line and erased when the work is done. Meant for a terminal:
+ * the caller decides whether to draw it at all (on, usually isatty(STDERR_FILENO)). */
+struct cli_bar {
+    const char *what; /* the label before the bar */
+    bool on;          /* draw at all */
+    bool count;       /* "done/total" instead of a percentage */
+    bool drawn;       /* a bar is on the screen */
+    int pct;          /* the percentage drawn last (percentage mode) */
+};
+
+/* Sets b up; nothing is drawn yet. */
+void cli_bar_init(struct cli_bar *b, const char *what, bool on, bool count);
+
+/* Shows done of total (nothing when off or total is 0): in percentage mode only when the
+ * percentage changed. Once done reaches total the line is erased. */
+void cli_bar_update(struct cli_bar *b, uint64_t done, uint64_t total);
+
+/* Erases the bar when one is drawn (before other output, or when the work stopped early); the
+ * next cli_bar_update draws it again. */
+void cli_bar_clear(struct cli_bar *b);
 
 #endif

@@ -1,9 +1,6 @@
-/* icdup: the duplication and data-protection CLI. A thin front end over host/ libraries.
- * Exit status: 0 success, 1 failure (transport, card refusal where it matters), 2 usage.
- *
- * This file: main, the global options, the command table, the main usage and the helpers the
- * command files share (cli.h). The commands: cmd_raw.c (apdu, status), cmd_keys.c (init,
- * keys), cmd_clone.c (clone), cmd_files.c (encrypt, decrypt, recover). */
+/* The helpers the command-line programs share (cli.h): messages, option parsing, opening
+ * cards, reading PINs and shares, JSON output, the progress bar and the command dispatch of
+ * main. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,14 +17,14 @@ bool cli_verbose;
 void cli_usage_hint(const char *cmd)
 {
     if (cmd != NULL)
-        fprintf(stderr, "Try 'icdup %s --help'.\n", cmd);
+        fprintf(stderr, "Try '%s %s --help'.\n", cli_prog, cmd);
     else
-        fprintf(stderr, "Try 'icdup --help'.\n");
+        fprintf(stderr, "Try '%s --help'.\n", cli_prog);
 }
 
 int cli_usage_error(const char *cmd, const char *msg)
 {
-    fprintf(stderr, "icdup: error: %s: %s\n", cmd, msg);
+    fprintf(stderr, "%s: error: %s: %s\n", cli_prog, cmd, msg);
     cli_usage_hint(cmd);
     return EXIT_USAGE;
 }
@@ -36,34 +33,6 @@ void cli_print_uri_help(FILE *f)
 {
     fputs("Reader URIs (--card URI, or the environment variable ICDUP_CARD):\n", f);
     transport_print_uri_help(f);
-}
-
-static void usage_main(FILE *f)
-{
-    fputs("usage: icdup [-v] COMMAND [options]\n"
-          "\n"
-          "Commands:\n"
-          "  apdu    --card URI HEX...   send raw command APDUs, print each response\n"
-          "  status  --card URI [--json] show a card's identity, life cycle, PINs, files, NVM,\n"
-          "                              key group and key state\n"
-          "  init    --card URI ...      personalize a blank card with the default profile\n"
-          "  clone   --src URI --dst URI copy the source card's key into the destination\n"
-          "  keys    SUB --card URI ...  key group and key commands one at a time: kcv, share,\n"
-          "                              generate, pubkey, binding, export, import, lock;\n"
-          "                              wrap (approval station: an external key, no card)\n"
-          "  encrypt --to URI|KEY.pem IN OUT\n"
-          "                              encrypt a file for cards' or partners' public keys\n"
-          "  decrypt --card URI IN OUT   decrypt a file with the card (one PSO DECIPHER)\n"
-          "  recover --backup URI --new URI FILE...\n"
-          "                              re-protect files for a new card, opened by the backup\n"
-          "\n"
-          "Options:\n"
-          "  -v, --verbose  trace every APDU and status word to stderr (secrets redacted)\n"
-          "  -h, --help     this help; 'icdup COMMAND --help' for one command\n"
-          "\n",
-          f);
-    cli_print_uri_help(f);
-    fputs("\nExit status: 0 success, 1 failure, 2 usage error.\n", f);
 }
 
 /* ---- options ---------------------------------------------------------------------------- */
@@ -103,7 +72,7 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, const struct cli_opt 
             }
         }
         if (o == NULL) {
-            fprintf(stderr, "icdup: error: %s: unknown option \"%s\"\n", cmd, a);
+            fprintf(stderr, "%s: error: %s: unknown option \"%s\"\n", cli_prog, cmd, a);
             cli_usage_hint(cmd);
             return EXIT_USAGE;
         }
@@ -113,7 +82,7 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, const struct cli_opt 
         }
         if (inline_val == NULL) {
             if (i + 1 >= argc) {
-                fprintf(stderr, "icdup: error: %s: %s needs a value\n", cmd, o->name);
+                fprintf(stderr, "%s: error: %s: %s needs a value\n", cli_prog, cmd, o->name);
                 cli_usage_hint(cmd);
                 return EXIT_USAGE;
             }
@@ -130,14 +99,14 @@ int cli_open_card(const char *cmd, const char *uri, struct transport **t)
 {
     char err[512];
     if (uri == NULL) {
-        fprintf(stderr, "icdup: error: %s: no card given: use --card URI or set ICDUP_CARD\n",
-                cmd);
+        fprintf(stderr, "%s: error: %s: no card given: use --card URI or set ICDUP_CARD\n",
+                cli_prog, cmd);
         cli_usage_hint(cmd);
         return EXIT_USAGE;
     }
     int rc = transport_open(uri, t, err, sizeof err);
     if (rc != 0) {
-        fprintf(stderr, "icdup: error: %s\n", err);
+        fprintf(stderr, "%s: error: %s\n", cli_prog, err);
         return rc == TRANSPORT_E_URI ? EXIT_USAGE : 1;
     }
     if (cli_verbose)
@@ -148,7 +117,7 @@ int cli_open_card(const char *cmd, const char *uri, struct transport **t)
 int cli_open_named(const char *cmd, const char *uri, const char *opt, struct transport **t)
 {
     if (uri == NULL) {
-        fprintf(stderr, "icdup: error: %s: %s URI is required\n", cmd, opt);
+        fprintf(stderr, "%s: error: %s: %s URI is required\n", cli_prog, cmd, opt);
         cli_usage_hint(cmd);
         return EXIT_USAGE;
     }
@@ -164,16 +133,18 @@ int cli_load_pins(const char *cmd, const char *file, const char *what, bool want
     if (file != NULL) {
         struct secrets s;
         if (secrets_load(file, &s, err, sizeof err) != 0) {
-            fprintf(stderr, "icdup: error: %s: %s\n", cmd, err);
+            fprintf(stderr, "%s: error: %s: %s\n", cli_prog, cmd, err);
             return 1;
         }
         const char *src = strcmp(file, "-") == 0 ? "standard input" : file;
         int rc = 0;
         if (want_pin && s.pin.len == 0) {
-            fprintf(stderr, "icdup: error: %s: %s has no \"pin = ...\" line\n", cmd, src);
+            fprintf(stderr, "%s: error: %s: %s has no \"pin = ...\" line\n", cli_prog, cmd,
+                    src);
             rc = 1;
         } else if (want_admin && s.admin.len == 0) {
-            fprintf(stderr, "icdup: error: %s: %s has no \"admin = ...\" line\n", cmd, src);
+            fprintf(stderr, "%s: error: %s: %s has no \"admin = ...\" line\n", cli_prog, cmd,
+                    src);
             rc = 1;
         } else {
             if (want_pin)
@@ -185,8 +156,8 @@ int cli_load_pins(const char *cmd, const char *file, const char *what, bool want
         return rc;
     }
     if (!secrets_have_terminal()) {
-        fprintf(stderr, "icdup: error: %s: no PIN file given for the %s and standard input is "
-                "not a terminal to ask on\n", cmd, what);
+        fprintf(stderr, "%s: error: %s: no PIN file given for the %s and standard input is "
+                "not a terminal to ask on\n", cli_prog, cmd, what);
         cli_usage_hint(cmd);
         return EXIT_USAGE;
     }
@@ -194,14 +165,14 @@ int cli_load_pins(const char *cmd, const char *file, const char *what, bool want
     if (want_pin) {
         snprintf(prompt, sizeof prompt, "user PIN of the %s", what);
         if (secrets_prompt_pin(prompt, false, pin, err, sizeof err) != 0) {
-            fprintf(stderr, "icdup: error: %s: %s\n", cmd, err);
+            fprintf(stderr, "%s: error: %s: %s\n", cli_prog, cmd, err);
             return 1;
         }
     }
     if (want_admin) {
         snprintf(prompt, sizeof prompt, "admin PIN of the %s", what);
         if (secrets_prompt_pin(prompt, false, admin, err, sizeof err) != 0) {
-            fprintf(stderr, "icdup: error: %s: %s\n", cmd, err);
+            fprintf(stderr, "%s: error: %s: %s\n", cli_prog, cmd, err);
             return 1;
         }
     }
@@ -280,57 +251,95 @@ void cli_json_share_list(FILE *f, uint8_t bitmap)
 int cli_flush_stdout(int rc)
 {
     if (fflush(stdout) != 0 && rc == 0) {
-        fprintf(stderr, "icdup: error: cannot write the output\n");
+        fprintf(stderr, "%s: error: cannot write the output\n", cli_prog);
         return 1;
     }
     return rc;
 }
 
+/* ---- progress bar ----------------------------------------------------------------------- */
+
+#define CLI_BAR_WIDTH 40u
+
+void cli_bar_init(struct cli_bar *b, const char *what, bool on, bool count)
+{
+    b->what = what;
+    b->on = on;
+    b->count = count;
+    b->drawn = false;
+    b->pct = -1;
+}
+
+void cli_bar_update(struct cli_bar *b, uint64_t done, uint64_t total)
+{
+    if (!b->on || total == 0)
+        return;
+    if (done > total)
+        done = total;
+    int pct = (int)(done * 100 / total);
+    if (!b->count && pct == b->pct)
+        return;
+    b->pct = pct;
+    if (done >= total) {
+        cli_bar_clear(b);
+        return;
+    }
+    char line[CLI_BAR_WIDTH + 1];
+    size_t fill = (size_t)(CLI_BAR_WIDTH * done / total);
+    memset(line, '#', fill);
+    memset(line + fill, '.', CLI_BAR_WIDTH - fill);
+    line[CLI_BAR_WIDTH] = '\0';
+    if (b->count)
+        fprintf(stderr, "\r%s [%s] %llu/%llu", b->what, line, (unsigned long long)done,
+                (unsigned long long)total);
+    else
+        fprintf(stderr, "\r%s [%s] %3d%%", b->what, line, pct);
+    b->drawn = true;
+    fflush(stderr);
+}
+
+void cli_bar_clear(struct cli_bar *b)
+{
+    if (!b->drawn)
+        return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    b->drawn = false;
+    b->pct = -1;
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
-static const struct {
-    const char *name;
-    int (*run)(int argc, char **argv);
-} commands[] = {
-    { "apdu", cli_cmd_apdu },
-    { "status", cli_cmd_status },
-    { "init", cli_cmd_init },
-    { "clone", cli_cmd_clone },
-    { "keys", cli_cmd_keys },
-    { "encrypt", cli_cmd_encrypt },
-    { "decrypt", cli_cmd_decrypt },
-    { "recover", cli_cmd_recover },
-};
-
-int main(int argc, char **argv)
+int cli_main(int argc, char **argv, const struct cli_command *cmds, size_t ncmds,
+             void (*usage)(FILE *f))
 {
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage_main(stdout);
+            usage(stdout);
             return 0;
         } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
             cli_verbose = true;
         } else {
-            fprintf(stderr, "icdup: error: unknown option \"%s\"\n", a);
+            fprintf(stderr, "%s: error: unknown option \"%s\"\n", cli_prog, a);
             cli_usage_hint(NULL);
             return EXIT_USAGE;
         }
     }
     if (i >= argc) {
-        usage_main(stderr);
+        usage(stderr);
         return EXIT_USAGE;
     }
     const char *cmd = argv[i];
     if (strcmp(cmd, "help") == 0) {
-        usage_main(stdout);
+        usage(stdout);
         return 0;
     }
-    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++)
-        if (strcmp(cmd, commands[c].name) == 0)
-            return commands[c].run(argc - i - 1, argv + i + 1);
-    fprintf(stderr, "icdup: error: unknown command \"%s\"\n", cmd);
+    for (size_t c = 0; c < ncmds; c++)
+        if (strcmp(cmd, cmds[c].name) == 0)
+            return cmds[c].run(argc - i - 1, argv + i + 1);
+    fprintf(stderr, "%s: error: unknown command \"%s\"\n", cli_prog, cmd);
     cli_usage_hint(NULL);
     return EXIT_USAGE;
 }

@@ -27,63 +27,31 @@ static bool is_dash(const char *s)
     return s != NULL && strcmp(s, "-") == 0;
 }
 
-#define BAR_WIDTH 40u
 #define DATA_BAR_MIN ((uint64_t)64 << 20) /* inputs from 64 MiB on get a progress bar */
 
-/* The progress bar of encrypt and decrypt on stderr: drawn when the percentage changes, the
- * line cleared at the end. */
-struct data_bar {
-    const char *what;
-    int pct;
-    bool drawn;
-};
-
+/* The progress bar of encrypt and decrypt (cli_bar, percentage mode) for filecrypt. */
 static void data_bar_progress(void *ctx, uint64_t done, uint64_t total)
 {
-    struct data_bar *b = ctx;
-    if (total == 0)
-        return;
-    int pct = done >= total ? 100 : (int)(done * 100 / total);
-    if (pct == b->pct)
-        return;
-    b->pct = pct;
-    if (pct >= 100) {
-        if (b->drawn)
-            fputs("\r\033[K", stderr);
-        b->drawn = false;
-    } else {
-        char line[BAR_WIDTH + 1];
-        size_t fill = BAR_WIDTH * (size_t)pct / 100;
-        memset(line, '#', fill);
-        memset(line + fill, '.', BAR_WIDTH - fill);
-        line[BAR_WIDTH] = '\0';
-        fprintf(stderr, "\r%s [%s] %3d%%", b->what, line, pct);
-        b->drawn = true;
-    }
-    fflush(stderr);
+    cli_bar_update(ctx, done, total);
 }
 
 /* Turns the bar on for an input file path of at least DATA_BAR_MIN bytes when stderr is a
  * terminal. */
-static void data_bar_begin(struct data_bar *b, const char *what, const char *path)
+static void data_bar_begin(struct cli_bar *b, const char *what, const char *path)
 {
-    b->what = what;
-    b->pct = -1;
-    b->drawn = false;
+    cli_bar_init(b, what, false, false);
     struct stat st;
     if (path != NULL && !is_dash(path) && isatty(STDERR_FILENO) == 1 && stat(path, &st) == 0 &&
-        S_ISREG(st.st_mode) && (uint64_t)st.st_size >= DATA_BAR_MIN)
+        S_ISREG(st.st_mode) && (uint64_t)st.st_size >= DATA_BAR_MIN) {
+        b->on = true;
         filecrypt_set_progress(data_bar_progress, b);
+    }
 }
 
-static void data_bar_end(struct data_bar *b)
+static void data_bar_end(struct cli_bar *b)
 {
     filecrypt_set_progress(NULL, NULL);
-    if (b->drawn) {
-        fputs("\r\033[K", stderr);
-        fflush(stderr);
-        b->drawn = false;
-    }
+    cli_bar_clear(b);
 }
 
 /* Reads a P-256 public key from a PEM (or DER) SubjectPublicKeyInfo file into pub. Returns 0,
@@ -260,7 +228,7 @@ int cli_cmd_encrypt(int argc, char **argv)
     }
     char err[1024];
     uint64_t plen = 0;
-    struct data_bar bar;
+    struct cli_bar bar;
     data_bar_begin(&bar, "encrypt", in);
     rc = filecrypt_encrypt_path(in, outp, (const uint8_t(*)[65])keys, (unsigned)nto, exp, &plen,
                                 err, sizeof err);
@@ -364,7 +332,7 @@ int cli_cmd_decrypt(int argc, char **argv)
         fprintf(stderr, "icdup: error: decrypt: %s\n", c.err);
         rc = 1;
     } else {
-        struct data_bar bar;
+        struct cli_bar bar;
         data_bar_begin(&bar, "decrypt", in);
         int r = filecard_decrypt_path(&c, pub, &pin, in, outp, &plen, err, sizeof err);
         data_bar_end(&bar);
@@ -414,29 +382,13 @@ static void usage_recover(FILE *f)
 }
 
 
-struct bar {
-    bool on;
-    size_t done;
-};
-
+/* The files done so far, on a cli_bar in count mode. */
 static void bar_progress(void *ctx, size_t index, size_t total, const char *path,
                          const struct recover_result *r)
 {
     (void)path;
     (void)r;
-    struct bar *b = ctx;
-    b->done = index + 1;
-    if (!b->on || total == 0)
-        return;
-    char line[BAR_WIDTH + 1];
-    size_t fill = BAR_WIDTH * b->done / total;
-    memset(line, '#', fill);
-    memset(line + fill, '.', BAR_WIDTH - fill);
-    line[BAR_WIDTH] = '\0';
-    fprintf(stderr, "\rrecover [%s] %zu/%zu", line, b->done, total);
-    if (b->done == total)
-        fputs("\r\033[K", stderr);
-    fflush(stderr);
+    cli_bar_update(ctx, index + 1, total);
 }
 
 static void recover_json(FILE *f, char **files, size_t n, const struct recover_result *res,
@@ -542,7 +494,8 @@ int cli_cmd_recover(int argc, char **argv)
         free(pos);
         return rc;
     }
-    struct bar bar = { .on = isatty(STDERR_FILENO) == 1, .done = 0 };
+    struct cli_bar bar;
+    cli_bar_init(&bar, "recover", isatty(STDERR_FILENO) == 1, true);
     struct recover_options o = {
         .backup_pin = &bpin,
         .new_pin = npin_file != NULL ? &npin : NULL,
@@ -553,8 +506,7 @@ int cli_cmd_recover(int argc, char **argv)
     char err[1024];
     int r = recover_files(tb, tn, (const char *const *)pos, (size_t)npos, &o, res, &s, err,
                           sizeof err);
-    if (bar.on && bar.done > 0 && bar.done < (size_t)npos)
-        fputs("\r\033[K", stderr);
+    cli_bar_clear(&bar);
     memset(&bpin, 0, sizeof bpin);
     memset(&npin, 0, sizeof npin);
     transport_close(tb);

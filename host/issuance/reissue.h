@@ -1,0 +1,36 @@
+/* Reissuing a card: the old card (or, when it is lost, the identity given by the operator)
+ * names the record; the record is extracted into a reissuing file, its flag set to unissued,
+ * a new card issued (issue.h) only while the flag says unissued, the count incremented and
+ * reported, and the old card terminated when it is present and answers.
+ *
+ * Reruns are safe at every point: the record keeps the serial of its current card, so an old
+ * card that was already replaced is recognized and only terminated; an interrupted issuance is
+ * finished or its card spoiled as issue.h describes. */
+#ifndef REISSUE_H
+#define REISSUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "card_ops.h"
+#include "issue.h"
+
+struct reissue_params {
+    struct issue_params issue;     /* identity: NULL to read it from the old card */
+    struct cardop *old_card;       /* NULL: the card is lost (issue.identity given) */
+    const char *reissue_file;      /* where the record is extracted (JSON, mode 0600) */
+};
+
+struct reissue_result {
+    struct issue_result issued;
+    char identity[IDB_IDENTITY_MAX + 1];
+    bool already_done;             /* the old card had been replaced before this run */
+    bool old_terminated;           /* the old card is terminated now */
+    char old_note[CARDOP_ERR_LEN];   /* why the old card was not terminated, when it was not */
+};
+
+/* Returns 0, or -1 with a message in err. */
+int reissue_card(const struct reissue_params *p, struct cardop *new_card,
+                 struct reissue_result *res, char *err, size_t errlen);
+
+#endif
