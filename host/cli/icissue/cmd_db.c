@@ -416,7 +416,8 @@ int icissue_cmd_import(int argc, char **argv)
         { "--csv", true, &csv, NULL },
         { NULL, false, NULL, NULL },
     };
-    int rc = icissue_parse_plain("import", argc, argv, opts, usage_import, "give the file as --csv FILE");
+    int rc = icissue_parse_plain("import", argc, argv, opts, usage_import,
+                                 "give the file as --csv FILE");
     if (rc >= 0)
         return rc;
     if (csv == NULL)
@@ -831,7 +832,8 @@ int icissue_cmd_history(int argc, char **argv)
         { "--json", false, NULL, &json },
         { NULL, false, NULL, NULL },
     };
-    int rc = icissue_parse_plain("history", argc, argv, opts, usage_history, "takes no argument (a record: --id IDENTITY)");
+    int rc = icissue_parse_plain("history", argc, argv, opts, usage_history,
+                                 "takes no argument (a record: --id IDENTITY)");
     if (rc >= 0)
         return rc;
     struct idb *db;

@@ -215,7 +215,8 @@ int icissue_cmd_issue(int argc, char **argv)
         { "--steps", false, NULL, &steps },
         { NULL, false, NULL, NULL },
     };
-    int rc = icissue_parse_plain("issue", argc, argv, opts, usage_issue, "takes no argument (the record: --id IDENTITY)");
+    int rc = icissue_parse_plain("issue", argc, argv, opts, usage_issue,
+                                 "takes no argument (the record: --id IDENTITY)");
     if (rc >= 0)
         return rc;
     if (identity == NULL)
@@ -751,7 +752,8 @@ int icissue_cmd_print(int argc, char **argv)
         { "--design", true, &design, NULL },
         { NULL, false, NULL, NULL },
     };
-    int rc = icissue_parse_plain("print", argc, argv, opts, usage_print, "takes no argument (the record: --id IDENTITY)");
+    int rc = icissue_parse_plain("print", argc, argv, opts, usage_print,
+                                 "takes no argument (the record: --id IDENTITY)");
     if (rc >= 0)
         return rc;
     if (identity == NULL)
