@@ -13,7 +13,7 @@ endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CSTD    := -std=c11
 INC     := -Icommon -Icard/core -Icard/hal -Icard/sim -Ihost -Ihost/issuance -Ihost/cli \
-           -Itests/support
+           -Itests/support -I/usr/include/PCSC
 HOSTDEF := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 
 ifeq ($(VARIANT),check)
@@ -27,7 +27,7 @@ OBJ := $(OUT)/obj
 BIN := $(OUT)/bin
 CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(INC) $(HOSTDEF) -pthread $(CFLAGS)
 LDFLAGS_ALL := $(OPT) $(LDFLAGS)
-LDLIBS_ALL  := -lsqlite3 -ljansson -lcsv -lcairo -lmbedcrypto -pthread $(LDLIBS)
+LDLIBS_ALL  := -lsqlite3 -ljansson -lcsv -lcairo -lpcsclite -lnfc -lmbedcrypto -pthread $(LDLIBS)
 
 COMMON_SRC := $(wildcard common/*.c)
 CORE_SRC   := $(wildcard card/core/*.c)
@@ -92,7 +92,13 @@ $(BIN)/bench_%: $(call objs,bench/bench_%.c) $(LIBSUP) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
-tests: $(PROGS) $(UNIT_BINS)
+# The PN532 emulator of the nfc: end-to-end test (tests/e2e/nfc.sh): a simulated card behind
+# a PN532 on a pseudo-terminal, for libnfc's pn532_uart driver.
+$(BIN)/pn532emu: $(call objs,$(wildcard tests/pn532emu/*.c)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+tests: $(PROGS) $(UNIT_BINS) $(BIN)/pn532emu
 
 # ---- top-level flows ---------------------------------------------------------------------
 check: deps

@@ -4,7 +4,8 @@
  * Each round personalizes two fresh cards with the default profile (not timed) and clones.
  * The NVM figure reads the nvm_sim counters of in-process cards reached through a transport of
  * this file that runs the same card core (struct sim_card, file-backed) as sim: does.
- * Usage: bench_clone PATH-TO-ICSIM. Prints "key value" lines for bench/run.sh. */
+ * Usage: bench_clone PATH-TO-ICSIM, or bench_clone --uris A B for one clone between two blank
+ * cards behind any reader URIs (bench/run.sh: pcsc: readers). Prints "key value" lines for bench/run.sh. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,10 +195,38 @@ static void stop(pid_t pid)
     }
 }
 
+/* --uris A B: one clone between two blank cards behind reader URIs (e.g. pcsc: readers). */
+static int clone_uris(const char *ua, const char *ub)
+{
+    char dir[] = "/tmp/icdup-bench-clone-XXXXXX", state[64], err[512];
+    if (!mkdtemp(dir))
+        return 1;
+    snprintf(state, sizeof state, "%s/state", dir);
+    make_secrets();
+    struct transport *ta = NULL, *tb = NULL;
+    double sec = 0;
+    unsigned long apdus = 0;
+    int rc = 1;
+    if (init_uri(ua) || init_uri(ub) || transport_open(ua, &ta, err, sizeof err) ||
+        transport_open(ub, &tb, err, sizeof err))
+        fprintf(stderr, "bench_clone: %s\n", err);
+    else if (clone_once(ta, tb, state, &sec, &apdus) == 0)
+        rc = 0;
+    transport_close(ta);
+    transport_close(tb);
+    if (rc == 0)
+        printf("clone_uris_ms %.2f\nclone_uris_apdus %lu\n", sec * 1000.0, apdus);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd) == 0 ? rc : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "--uris") == 0)
+        return clone_uris(argv[2], argv[3]);
     if (argc != 2) {
-        fprintf(stderr, "usage: bench_clone PATH-TO-ICSIM\n");
+        fprintf(stderr, "usage: bench_clone PATH-TO-ICSIM | --uris URI-A URI-B\n");
         return 2;
     }
     char dir[] = "/tmp/icdup-bench-clone-XXXXXX";

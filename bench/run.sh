@@ -12,6 +12,24 @@ trap 'rm -f "$out"' EXIT
 "$bin/bench_files" 1024 | tee -a "$out"
 "$bin/bench_issue" 1000000 200 | tee -a "$out"
 
+# Through a real pcscd with the vpcd driver (scripts/pcsc-env.sh): APDU round trip, and the
+# median of 5 clones between two blank icsim cards in the two vpcd readers.
+pc=$(mktemp -d)
+. scripts/pcsc-env.sh
+pcsc_start "$pc"
+pcsc_insert "$pc" 0 "$pc/rtt.nvm" "$bin/icsim"
+"$bin/bench_pcsc" pcsc:0 | tee -a "$out"
+for r in 1 2 3 4 5; do
+  pcsc_remove "$pc" 0; pcsc_remove "$pc" 1
+  pcsc_insert "$pc" 0 "$pc/a$r.nvm" "$bin/icsim"; pcsc_insert "$pc" 1 "$pc/b$r.nvm" "$bin/icsim"
+  "$bin/bench_clone" --uris pcsc:0 pcsc:1 >>"$pc/clones"
+done
+pcsc_stop "$pc"
+awk '$1 == "clone_uris_ms" { print $2 }' "$pc/clones" | sort -n | sed -n 3p |
+  sed 's/^/clone_pcsc_ms /' | tee -a "$out"
+awk '$1 == "clone_uris_apdus" { print "clone_pcsc_apdus", $2; exit }' "$pc/clones" | tee -a "$out"
+rm -rf "$pc"
+
 # Card APDUs of one `icdup decrypt`, counted from its -v trace (PIN redacted there).
 work=$(mktemp -d)
 trap 'rm -f "$out"; rm -rf "$work"' EXIT
@@ -47,6 +65,8 @@ val() { awk -v k="$1" '$1 == k { print $2 }' "$out"; }
   echo "| \`encrypt\` data path, $(val files_mib) MiB file to file | $(val encrypt_mib_s) MiB/s = $(val encrypt_vs_raw)× raw | ≥ 0.8× raw |"
   echo "| \`decrypt\` data path, $(val files_mib) MiB file to file | $(val decrypt_mib_s) MiB/s = $(val decrypt_vs_raw)× raw | ≥ 0.8× raw |"
   echo "| Card APDUs of one \`icdup decrypt\` (of them private-key operations) | $(val decrypt_apdus) ($(val decrypt_pso)) | 1 private-key operation |"
+  echo "| APDU round trip through pcscd + vpcd (icsim card), GET DATA, median / p99 | $(val pcsc_apdu_rtt_median_ms) / $(val pcsc_apdu_rtt_p99_ms) ms | median ≤ 0.3 ms |"
+  echo "| Clone (N = 3, proof included) through pcscd, two icsim cards in vpcd readers, median of 5 | $(val clone_pcsc_ms) ms, $(val clone_pcsc_apdus) APDUs | ≤ 100 ms |"
   echo "| Reissue lookup (correlation + record with items by identity), $(val issue_records) records, p50 / p99 / max | $(val reissue_lookup_p50_us) / $(val reissue_lookup_p99_us) / $(val reissue_lookup_max_us) µs | p99 < 1 ms |"
   echo "| Same, preceded by the type and identity readout from an in-process card, p50 / p99 | $(val reissue_readout_lookup_p50_us) / $(val reissue_readout_lookup_p99_us) µs | |"
   echo "| Issuance rate, batch of $(val issue_batch_cards) in-process simulated cards ($(val issue_apdus_per_card) APDUs per card, issuance file updated per card) | $(val issue_batch_cards_per_s) cards/s | ≥ 20 cards/s |"

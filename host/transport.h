@@ -2,9 +2,11 @@
  *
  *   sim:PATH        the card core in-process over the NVM image file PATH (created on first use)
  *   tcp:HOST:PORT   an icsim started with --listen HOST:PORT (vpcd/vicc framing)
+ *   pcsc:READER     a card in a PC/SC reader through pcscd (transport_pcsc.c)
  *
  * Tools call transport_exchange(); it handles 61xx (GET RESPONSE) and 6Cxx (repeat with the
- * right Le) for every transport in one place. transport_set_trace() makes every raw APDU and
+ * right Le) for every transport in one place, and command chaining for readers that carry only
+ * short APDUs (struct transport's short_only). transport_set_trace() makes every raw APDU and
  * status word go to a stream, with secrets redacted (see trace.h).
  *
  * Every call returns 0 on success or a negative transport_err with a clear message in err
@@ -62,6 +64,8 @@ struct transport_ops {
 /* The backends (host/transport_<scheme>.c), listed in the table in transport.c. */
 extern const struct transport_ops transport_sim_ops;
 extern const struct transport_ops transport_tcp_ops;
+extern const struct transport_ops transport_pcsc_ops;
+extern const struct transport_ops transport_nfc_ops;
 
 /* The common head of every backend's object. Backends set ops; the rest belongs to
  * transport.c. */
@@ -69,6 +73,12 @@ struct transport {
     const struct transport_ops *ops;
     FILE *trace;
     bool redact_next; /* the next command's data is secret, whatever its INS */
+    /* Set by a backend's open when its reader carries only short APDUs (a PN53x frame, a PC/SC
+     * reader without extended length). transport_exchange then sends an extended command as
+     * short ones: its data by command chaining (CLA | 10, links of at most 255 bytes, each
+     * answered 9000) and its Ne as short Le (00 when Ne > 256), the rest fetched by GET
+     * RESPONSE; a READ BINARY with Ne > 256 as short READ BINARYs at successive offsets. */
+    bool short_only;
 };
 
 /* Opens the reader named by uri. Returns 0 with *out set, or TRANSPORT_E_URI (the message
@@ -81,7 +91,10 @@ int transport_transmit(struct transport *t, const uint8_t *capdu, size_t len, ui
 
 /* The exchange tools use: transmits capdu; on 6Cxx re-issues it once with Le = xx; on 61xx
  * issues GET RESPONSE (00 C0 00 00 xx) until the card stops answering 61xx, concatenating the
- * data. rapdu gets all data followed by the final SW1 SW2. Returns 0 whatever the status word
+ * data. With t->short_only an extended capdu goes out as short APDUs (see short_only); a link
+ * of a chain answered other than 9000 ends the exchange with that answer. Each APDU sent is
+ * traced, and redacted as the whole command would be (transport_redact_next covers every
+ * link). rapdu gets all data followed by the final SW1 SW2. Returns 0 whatever the status word
  * is; an error only when the exchange itself failed or cap is too small (TRANSPORT_E_SPACE). */
 int transport_exchange(struct transport *t, const uint8_t *capdu, size_t len, uint8_t *rapdu,
                        size_t cap, size_t *rlen, char *err, size_t errlen);
@@ -101,6 +114,13 @@ void transport_redact_next(struct transport *t);
 
 /* Closes the reader and frees t. NULL is ignored. */
 void transport_close(struct transport *t);
+
+/* Calls fn for every PC/SC reader pcscd knows, with card presence and ATR (icdup readers).
+ * No reader is not an error. Returns 0, or TRANSPORT_E_OPEN with a message (pcscd not
+ * running). */
+int transport_pcsc_list(void (*fn)(void *ctx, const char *reader, bool present,
+                                   const uint8_t *atr, size_t atr_len),
+                        void *ctx, char *err, size_t errlen);
 
 /* For help texts: the supported URI forms, one "  synopsis  description" line each. */
 void transport_print_uri_help(FILE *f);

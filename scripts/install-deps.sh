@@ -13,6 +13,10 @@ packages=(
   libjansson-dev                    # card-type files (JSON)
   libcsv-dev                        # issuance records import (CSV)
   libcairo2-dev fonts-dejavu-core   # the card face, rendered to PNG
+  libpcsclite-dev pcscd             # pcsc: reader URIs; pcscd for the PC/SC tests
+  vsmartcard-vpcd                   # pcscd driver that turns icsim into a PC/SC reader
+  pcsc-tools opensc                 # third-party clients in the PC/SC tests (scriptor, opensc-tool)
+  libnfc-dev libnfc-bin             # nfc: reader URIs (libnfc, pn532_uart driver)
   python3                           # independent test vectors and helper scripts
   python3-cryptography              # tests/vectors/gen_vectors.py (independent implementation)
 )

@@ -7,6 +7,7 @@
 #include "card_err.h"
 #include "card_rec.h"
 #include "cmd.h"
+#include "ct.h"
 #include "ins.h"
 #include "pin.h"
 #include "sw.h"
@@ -68,8 +69,17 @@ int card_set_lcs(struct card *card, uint8_t lcs)
     return rc;
 }
 
+/* Ends a command chain, wiping the data it gathered (it may be a PIN). */
+static void chain_drop(struct card *card)
+{
+    ct_wipe(card->chain.data, card->chain.len);
+    card->chain.len = 0;
+    card->chain.active = false;
+}
+
 static void clear_volatile(struct card *card)
 {
+    chain_drop(card);
     memset(&card->sec, 0, sizeof card->sec);
     card->cur_df = FS_MF_SLOT;
     card->cur_ef = FS_NONE;
@@ -155,9 +165,10 @@ size_t card_atr(const struct card *card, uint8_t *atr, size_t cap)
     /* TS 3B (direct convention); T0: TD1 present, K historical bytes; TD1 80: T=0, TD2
      * present; TD2 01: T=1. Historical bytes, COMPACT-TLV (docs/commands.md):
      * 80 category; 31 80 card service data: selection by full DF name;
-     * 73 B4 21 40 card capabilities: selection by full DF name, path, FID, SFI supported;
-     * data unit one byte; extended Lc/Le; 83 LCS 90 00 status indicator. Then TCK. */
-    const uint8_t hist[] = { 0x80, 0x31, 0x80, 0x73, 0xB4, 0x21, 0x40, 0x83, card->lcs,
+     * 73 B4 21 C0 card capabilities: selection by full DF name, path, FID, SFI supported;
+     * data unit one byte; command chaining, extended Lc/Le; 83 LCS 90 00 status indicator.
+     * Then TCK. */
+    const uint8_t hist[] = { 0x80, 0x31, 0x80, 0x73, 0xB4, 0x21, 0xC0, 0x83, card->lcs,
                              0x90, 0x00 };
     uint8_t buf[4 + sizeof hist + 1];
     size_t n = 0;
@@ -208,13 +219,13 @@ static uint16_t sw_from_result(int rc, uint8_t aux)
     case CARD_E_CLA: return SW_CLA_NOT_SUPPORTED;
     case CARD_E_CHANNEL: return SW_CHANNEL_NOT_SUPPORTED;
     case CARD_E_SM: return SW_SM_NOT_SUPPORTED;
-    case CARD_E_CHAINING: return SW_CHAINING_NOT_SUPPORTED;
+    case CARD_E_CHAIN_BROKEN: return SW_LAST_COMMAND_EXPECTED;
     default: return SW_UNKNOWN;
     }
 }
 
-/* Splits CLA into the table class; refuses SM, other channels and chaining we do not do. */
-static int class_of(uint8_t cla, uint8_t *cls)
+/* Splits CLA into the table class and the chaining bit; refuses SM and other channels. */
+static int class_of(uint8_t cla, uint8_t *cls, bool *chained)
 {
     if (cla == 0xFF)
         return CARD_E_CLA;
@@ -231,8 +242,7 @@ static int class_of(uint8_t cla, uint8_t *cls)
         return CARD_E_CHANNEL;
     if (cla & CLA_SM_MASK)
         return CARD_E_SM;
-    if (cla & CLA_CHAIN_BIT)
-        return CARD_E_CHAINING;
+    *chained = (cla & CLA_CHAIN_BIT) != 0;
     *cls = base;
     return CARD_OK;
 }
@@ -261,27 +271,91 @@ static int get_response(struct card *card, const struct capdu *cmd, struct rapdu
     return CARD_OK;
 }
 
-static int dispatch(struct card *card, const struct capdu *cmd, struct rapdu *rsp)
+/* True when cmd continues the chain in progress: same CLA (chaining bit aside), INS, P1, P2. */
+static bool chain_matches(const struct card *card, const struct capdu *cmd)
+{
+    return card->chain.cla == (uint8_t)(cmd->cla & ~CLA_CHAIN_BIT) &&
+           card->chain.ins == cmd->ins && card->chain.p1 == cmd->p1 && card->chain.p2 == cmd->p2;
+}
+
+/* A command with the chaining bit: its data joins the chain, the answer is 9000 without data.
+ * Only commands that take a data field chain, and each link carries data. */
+static int chain_append(struct card *card, const struct cmd_entry *e, const struct capdu *cmd)
+{
+    if (!(e->cases & (CMD_CASE3 | CMD_CASE4)) || cmd->nc == 0)
+        return CARD_E_WRONG_LENGTH;
+    if (cmd->nc > CARD_MAX_NC - card->chain.len)
+        return CARD_E_WRONG_LENGTH;
+    if (!card->chain.active) {
+        card->chain.active = true;
+        card->chain.cla = (uint8_t)(cmd->cla & ~CLA_CHAIN_BIT);
+        card->chain.ins = cmd->ins;
+        card->chain.p1 = cmd->p1;
+        card->chain.p2 = cmd->p2;
+    }
+    memcpy(card->chain.data + card->chain.len, cmd->data, cmd->nc);
+    card->chain.len += cmd->nc;
+    return CARD_OK;
+}
+
+/* Runs one command (or a chain's last command); *link is set when it was a chain link that
+ * keeps the chain open. */
+static int route(struct card *card, const struct capdu *cmd, struct rapdu *rsp, bool *link)
 {
     uint8_t cls = 0;
-    int rc = class_of(cmd->cla, &cls);
+    bool chained = false;
+    int rc = class_of(cmd->cla, &cls, &chained);
     if (rc)
         return rc;
     if (cls == CLA_ISO && cmd->ins == INS_GET_RESPONSE)
-        return get_response(card, cmd, rsp);
+        return chained ? CARD_E_WRONG_LENGTH : get_response(card, cmd, rsp);
     card->pending_len = 0;
     const struct cmd_entry *e = lookup(cls, cmd->ins);
     if (!e)
         return CARD_E_INS;
     if (card->lcs == LCS_TERMINATED && !(e->flags & CMD_TERMINATED_OK))
         return CARD_E_CONDITIONS;
-    if (!(e->cases & (1u << cmd->apdu_case)))
-        return CARD_E_WRONG_LENGTH;
     if (cmd->extended && !(e->flags & CMD_EXT_OK))
+        return CARD_E_WRONG_LENGTH;
+    if (chained) {
+        rc = chain_append(card, e, cmd);
+        *link = rc == CARD_OK;
+        return rc;
+    }
+    struct capdu whole;
+    if (card->chain.active) {
+        /* The last command of a chain: the handler sees the whole data, with this Le. */
+        if (cmd->nc > CARD_MAX_NC - card->chain.len)
+            return CARD_E_WRONG_LENGTH;
+        if (cmd->nc)
+            memcpy(card->chain.data + card->chain.len, cmd->data, cmd->nc);
+        card->chain.len += cmd->nc;
+        whole = *cmd;
+        whole.data = card->chain.data;
+        whole.nc = card->chain.len;
+        whole.apdu_case = whole.ne ? 4 : 3;
+        cmd = &whole;
+    }
+    if (!(e->cases & (1u << cmd->apdu_case)))
         return CARD_E_WRONG_LENGTH;
     if (cmd->nc > CARD_MAX_NC)
         return CARD_E_WRONG_LENGTH;
     return e->handler(card, cmd, rsp);
+}
+
+static int dispatch(struct card *card, const struct capdu *cmd, struct rapdu *rsp)
+{
+    if (card->chain.active && !chain_matches(card, cmd)) {
+        /* Another command, GET RESPONSE included, while a chain waits for its last one. */
+        chain_drop(card);
+        card->pending_len = 0;
+        return CARD_E_CHAIN_BROKEN;
+    }
+    bool link = false;
+    int rc = route(card, cmd, rsp, &link);
+    if (!link)
+        chain_drop(card); /* the chain's last command has run, or a refusal ended the chain */
+    return rc;
 }
 
 size_t card_process(struct card *card, const uint8_t *capdu, size_t len, uint8_t *rapdu,
@@ -295,10 +369,12 @@ size_t card_process(struct card *card, const uint8_t *capdu, size_t len, uint8_t
         return 0;
     if (!card->powered)
         rc = CARD_E_CONDITIONS;
-    else if (apdu_parse(capdu, len, &cmd) != 0)
+    else if (apdu_parse(capdu, len, &cmd) != 0) {
+        chain_drop(card); /* a malformed command breaks a chain too */
         rc = CARD_E_WRONG_LENGTH;
-    else
+    } else {
         rc = dispatch(card, &cmd, &rsp);
+    }
 
     uint16_t sw = sw_from_result(rc, rsp.aux);
     size_t n = rc < 0 ? 0 : rsp.len;

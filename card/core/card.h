@@ -21,6 +21,17 @@ struct card_security {
     bool admin_verified;
 };
 
+/* Command chaining (ISO 7816-4 5.3.3): the data of the chained commands received so far.
+ * Volatile: dropped (and wiped, it may hold a PIN) at power events, when a command breaks the
+ * chain, and once the last command of the chain has run. */
+struct card_chain {
+    bool active;
+    uint8_t cla;              /* CLA of the chain without the chaining bit */
+    uint8_t ins, p1, p2;
+    size_t len;
+    uint8_t data[CARD_MAX_NC];
+};
+
 struct card {
     struct nvm nvm;
     const struct hal_rng *rng;
@@ -32,6 +43,7 @@ struct card {
     uint8_t resp[CARD_MAX_NE]; /* response data being built */
     size_t pending_off;        /* GET RESPONSE: bytes of resp still to deliver */
     size_t pending_len;
+    struct card_chain chain;   /* command chaining: data received so far */
 };
 
 /* Lays out a blank card on the device: NVM header, card record (serial from the random
@@ -42,7 +54,8 @@ int card_format(struct card *card, const struct hal_nvm *dev, const struct hal_r
  * CARD_E_FOREIGN / CARD_E_CORRUPT / CARD_E_IO, never reformatting anything. */
 int card_mount(struct card *card, const struct hal_nvm *dev, const struct hal_rng *rng);
 
-/* Power events: each clears the security state, the current file and GET RESPONSE data. */
+/* Power events: each clears the security state, the current file, GET RESPONSE data and a
+ * command chain in progress. */
 void card_power_on(struct card *card);
 void card_power_off(struct card *card);
 void card_reset(struct card *card);

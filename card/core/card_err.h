@@ -37,7 +37,7 @@ enum card_err {
     CARD_E_CLA = -22,            /* 6E00 class not supported */
     CARD_E_CHANNEL = -23,        /* 6881 logical channel not supported */
     CARD_E_SM = -24,             /* 6882 secure messaging not supported */
-    CARD_E_CHAINING = -25,       /* 6884 command chaining not supported */
+    CARD_E_CHAIN_BROKEN = -25,   /* 6883 last command of the chain expected */
     CARD_E_INTERNAL = -26,       /* 6F00 no precise diagnosis */
     CARD_E_RNG = -27,            /* 6F00 random source failed */
     CARD_E_TXN_FULL = -28,       /* 6A84 transaction larger than the journal */

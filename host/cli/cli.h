@@ -30,6 +30,7 @@ extern bool cli_verbose;
 
 int cli_cmd_apdu(int argc, char **argv);
 int cli_cmd_status(int argc, char **argv);
+int cli_cmd_readers(int argc, char **argv);
 int cli_cmd_init(int argc, char **argv);
 int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_clone(int argc, char **argv);

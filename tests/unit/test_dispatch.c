@@ -2,7 +2,8 @@
  * a header, Lc/Le mismatches, extended lengths where they are and are not allowed, Nc above the
  * limit, unknown classes and instructions, bad P1-P2 for every command, offsets past the end),
  * each of which must leave the NVM image byte-identical and the current file unchanged; then
- * 61xx / GET RESPONSE chains, the answer-to-reset, and a response buffer of only 2 bytes. */
+ * 61xx / GET RESPONSE chains, command chaining (CLA bit 10), the answer-to-reset, and a
+ * response buffer of only 2 bytes. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apdu.h"
 #include "card_fixture.h"
 #include "fx_assert.h"
 #include "nvm_sim.h"
@@ -248,16 +250,16 @@ static void test_unknown_class_and_instruction(void **state)
         { "FFB0 0000 08", 0x6E00 }, { "FFA4 0000", 0x6E00 },   { "20B0 0000 08", 0x6E00 },
         { "3FB0 0000 08", 0x6E00 }, { "A0B0 0000 08", 0x6E00 }, { "B0B0 0000 08", 0x6E00 },
         { "C0B0 0000 08", 0x6E00 }, { "E0B0 0000 08", 0x6E00 }, { "FEB0 0000 08", 0x6E00 },
-        /* interindustry: channel, secure messaging, chaining */
+        /* interindustry: channel, secure messaging; chaining on a command without data */
         { "01B0 0000 08", 0x6881 }, { "02B0 0000 08", 0x6881 }, { "03B0 0000 08", 0x6881 },
         { "40B0 0000 08", 0x6881 }, { "60B0 0000 08", 0x6881 }, { "7FB0 0000 08", 0x6881 },
         { "04B0 0000 08", 0x6882 }, { "08B0 0000 08", 0x6882 }, { "0CB0 0000 08", 0x6882 },
-        { "10B0 0000 08", 0x6884 }, { "10D6 0000 01 00", 0x6884 },
+        { "10B0 0000 08", 0x6700 }, { "14D6 0000 01 00", 0x6882 },
         { "0120 0081 06 313233343536", 0x6881 },
         /* proprietary class: no commands (yet) */
         { "80B0 0000 08", 0x6D00 }, { "80A4 0000", 0x6D00 },
         { "80C0 0000 00", 0x6D00 }, { "81B0 0000 08", 0x6881 }, { "84B0 0000 08", 0x6882 },
-        { "90B0 0000 08", 0x6884 },
+        { "90B0 0000 08", 0x6D00 },
         /* unknown instructions */
         { "0000 0000", 0x6D00 },    { "0012 0000", 0x6D00 },    { "00FF 0000", 0x6D00 },
         { "00B1 0000 08", 0x6D00 }, { "00D7 0000 01 00", 0x6D00 }, { "000E 0000", 0x6D00 },
@@ -576,6 +578,310 @@ static void test_get_response_over_256(void **state)
     assert_memory_equal(fx->rsp, full + 272, 100);
 }
 
+/* ---- command chaining (ISO 7816-4 5.3.3) ----------------------------------------------------- */
+
+/* Byte i of test data: i*7 + seed, as build_ext writes it. */
+static void fill_pattern(uint8_t *buf, size_t n, uint8_t seed)
+{
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (uint8_t)(i * 7u + seed);
+}
+
+/* Sends CLA INS P1 P2 with nc bytes of data and Ne ne (0: no Le), short unless ext. */
+static uint16_t send_cmd(struct fx *fx, uint8_t cla, uint8_t ins, uint8_t p1, uint8_t p2,
+                         const uint8_t *data, size_t nc, size_t ne, bool ext)
+{
+    struct capdu c = { .cla = cla, .ins = ins, .p1 = p1, .p2 = p2, .data = nc ? data : NULL,
+                       .nc = nc, .ne = ne };
+    uint8_t *buf = malloc(APDU_HEADER_LEN + 3 + nc + 3);
+    assert_non_null(buf);
+    size_t len = 0;
+    assert_int_equal(apdu_build(&c, ext, buf, APDU_HEADER_LEN + 3 + nc + 3, &len), 0);
+    uint16_t sw = fx_raw(fx, buf, len);
+    free(buf);
+    return sw;
+}
+
+/* Sends data as a chain of short commands of at most link bytes: all but the last with
+ * CLA | 10. Returns the last SW; every link before must answer 9000 without data. */
+static uint16_t send_chain(struct fx *fx, uint8_t cla, uint8_t ins, uint8_t p1, uint8_t p2,
+                           const uint8_t *data, size_t nc, size_t link, size_t ne)
+{
+    size_t off = 0;
+    while (nc - off > link) {
+        assert_int_equal(send_cmd(fx, cla | 0x10u, ins, p1, p2, data + off, link, 0, false),
+                         0x9000);
+        assert_int_equal(fx_data_len(fx), 0);
+        off += link;
+    }
+    return send_cmd(fx, cla, ins, p1, p2, data + off, nc - off, ne, false);
+}
+
+static bool chain_wiped(const struct fx *fx)
+{
+    if (fx->card.chain.active || fx->card.chain.len != 0)
+        return false;
+    for (size_t i = 0; i < sizeof fx->card.chain.data; i++)
+        if (fx->card.chain.data[i] != 0)
+            return false;
+    return true;
+}
+
+/* A 300-byte UPDATE BINARY as two chained short commands leaves the card exactly as the same
+ * command sent once in extended form: same NVM image, same data read back. */
+static void test_chain_update_equals_extended(void **state)
+{
+    (void)state;
+    struct fx a, b;
+    assert_int_equal(fx_open(&a), 0);
+    assert_int_equal(fx_open(&b), 0);
+    assert_int_equal(fx_personalize(&a), 0);
+    assert_int_equal(fx_personalize(&b), 0);
+    make_big_ef(&a);
+    make_big_ef(&b);
+    uint8_t data[300];
+    fill_pattern(data, sizeof data, 3);
+
+    assert_int_equal(send_chain(&a, 0x00, 0xD6, 0x00, 0x00, data, sizeof data, 255, 0),
+                     0x9000);
+    assert_int_equal(fx_data_len(&a), 0);
+    assert_true(chain_wiped(&a));
+    size_t len;
+    uint8_t *ext = build_ext(0xD6, 0x00, 0x00, sizeof data, 3, &len);
+    assert_int_equal(fx_raw(&b, ext, len), 0x9000);
+    free(ext);
+
+    uint8_t *ia = snapshot(&a), *ib = snapshot(&b);
+    assert_memory_equal(ia, ib, CARD_NVM_DEFAULT_SIZE);
+    free(ia);
+    free(ib);
+    APDU(&a, "00B0 0000 00012C", 0x9000);
+    check_pattern(&a, 0, 300);
+    APDU(&b, "00B0 0000 00012C", 0x9000);
+    check_pattern(&b, 0, 300);
+
+    /* links may be extended where the command allows it (300 + 200 at offset 500), and the
+     * last command may carry no data: the chain's data is the command's */
+    uint8_t big[1000];
+    fill_pattern(big, sizeof big, 3);
+    assert_int_equal(send_cmd(&a, 0x10, 0xD6, 0x01, 0xF4, big + 500, 300, 0, true), 0x9000);
+    assert_int_equal(send_cmd(&a, 0x10, 0xD6, 0x01, 0xF4, big + 800, 200, 0, false), 0x9000);
+    assert_int_equal(send_cmd(&a, 0x00, 0xD6, 0x01, 0xF4, NULL, 0, 0, false), 0x9000);
+    APDU(&a, "00B0 01F4 0001F4", 0x9000);
+    check_pattern(&a, 500, 500);
+    fx_close(&a);
+    fx_close(&b);
+}
+
+/* CREATE FILE with its FCP cut into three links, one cut inside a TLV. */
+static void test_chain_create_file(void **state)
+{
+    struct fx *fx = *state; /* blank card */
+    uint8_t fcp[32];
+    int n = fx_hex("6213 820101 83026001 80020010 8603000000 880108", fcp, sizeof fcp);
+    assert_true(n > 0);
+    assert_int_equal(send_chain(fx, 0x00, 0xE0, 0x00, 0x00, fcp, (size_t)n, 7, 0), 0x9000);
+    assert_true(chain_wiped(fx));
+    APDU(fx, "00A4 0000 02 6001 00", 0x9000);
+    assert_int_equal(fx->rsp[0], 0x62);
+    APDU(fx, "00D6 8100 03 AABBCC", 0x9000); /* SFI 1 from the chained FCP */
+    APDU(fx, "00B0 0000 03", 0x9000);
+    fx_expect_data(fx, "AABBCC");
+    /* the same file sent again in one command: the FID now exists */
+    APDU(fx, "00A4 0000 00", 0x9000);
+    assert_int_equal(send_cmd(fx, 0x00, 0xE0, 0x00, 0x00, fcp, (size_t)n, 0, false), 0x6A89);
+}
+
+/* A PIN sent in two links verifies; a wrong one counts one try; the chain buffer is wiped. */
+static void test_chain_verify(void **state)
+{
+    struct fx *fx = *state;
+    APDU(fx, "1020 0081 03 313233", 0x9000);
+    assert_int_equal(fx->card.chain.len, 3);
+    APDU(fx, "0020 0081 03 343536", 0x9000);
+    assert_true(chain_wiped(fx));
+    APDU(fx, "0020 0081", 0x9000); /* verified */
+    APDU(fx, "0020 FF81", 0x9000);
+    APDU(fx, "1020 0081 02 3132", 0x9000);
+    APDU(fx, "1020 0081 02 3334", 0x9000);
+    APDU(fx, "0020 0081 02 3537", 0x63C2);
+    assert_true(chain_wiped(fx));
+    APDU(fx, "0020 0081 06 313233343536", 0x9000); /* back to 3 tries */
+    /* longer than a PIN in total: refused as one VERIFY of that length would be */
+    APDU(fx, "1020 0081 0A 31323334353637383930", 0x9000);
+    APDU(fx, "0020 0081 0A 31323334353637383930", 0x6700);
+    assert_true(chain_wiped(fx));
+    APDU(fx, "0020 0081", 0x9000);
+}
+
+/* A command that does not continue the chain gets 6883, is not run, and ends the chain. */
+static void test_chain_broken(void **state)
+{
+    struct fx *fx = *state;
+    make_big_ef(fx);
+    uint8_t data[255];
+    fill_pattern(data, sizeof data, 0x40);
+    uint8_t *img = snapshot(fx);
+    unsigned long writes = fx->nvm.writes;
+    static const char *const breakers[] = {
+        "00B0 0000 08",           /* other INS */
+        "00D6 0001 02 AABB",      /* other P2, a command that would write */
+        "00D6 0100 02 AABB",      /* other P1 */
+        "80D6 0000 02 AABB",      /* other class */
+        "00C0 0000 00",           /* GET RESPONSE */
+        "00CA DF01 08",
+        "0020 0081 06 313233343536",
+    };
+    for (size_t i = 0; i < sizeof breakers / sizeof breakers[0]; i++) {
+        assert_int_equal(send_cmd(fx, 0x10, 0xD6, 0x00, 0x00, data, sizeof data, 0, false),
+                         0x9000);
+        uint16_t sw = fx_apdu(fx, breakers[i]);
+        if (sw != 0x6883)
+            fail_msg("%s in a chain: SW %04X", breakers[i], sw);
+        assert_int_equal(fx_data_len(fx), 0);
+        assert_true(chain_wiped(fx));
+    }
+    /* a malformed command ends it too (6700) */
+    assert_int_equal(send_cmd(fx, 0x10, 0xD6, 0x00, 0x00, data, sizeof data, 0, false), 0x9000);
+    APDU(fx, "00D6 0000 05 AABB", 0x6700);
+    assert_true(chain_wiped(fx));
+    assert_true(nvm_equals(fx, img));
+    assert_int_equal(fx->nvm.writes, writes);
+    free(img);
+
+    /* after the break the card answers normally again, and a command like the chain's last
+     * one is a command of its own: only its 2 bytes are written */
+    APDU(fx, "00CA DF01 08", 0x9000);
+    assert_int_equal(send_cmd(fx, 0x10, 0xD6, 0x00, 0x00, data, sizeof data, 0, false), 0x9000);
+    APDU(fx, "00B0 0000 08", 0x6883);
+    APDU(fx, "00D6 0000 02 AABB", 0x9000);
+    APDU(fx, "00B0 0000 03", 0x9000);
+    fx_expect_data(fx, "AABB00");
+
+    /* pending GET RESPONSE data does not survive a chain either */
+    assert_int_equal(fx_apdu(fx, "00CA DF05 10") & 0xFF00u, 0x6100);
+    assert_int_equal(send_cmd(fx, 0x10, 0xD6, 0x00, 0x00, data, 4, 0, false), 0x9000);
+    APDU(fx, "00C0 0000 10", 0x6883);
+    APDU(fx, "00C0 0000 10", 0x6985);
+}
+
+/* More than CARD_MAX_NC bytes in total: 6700, nothing written, the chain dropped. */
+static void test_chain_over_limit(void **state)
+{
+    struct fx *fx = *state;
+    make_big_ef(fx);
+    uint8_t data[CARD_MAX_NC + 1];
+    fill_pattern(data, sizeof data, 5);
+    uint8_t *img = snapshot(fx);
+
+    /* four links of 255 (1020), then a fifth link of 5 */
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(send_cmd(fx, 0x10, 0xD6, 0x00, 0x00, data + 255 * i, 255, 0, false),
+                         0x9000);
+    assert_int_equal(send_cmd(fx, 0x10, 0xD6, 0x00, 0x00, data + 1020, 5, 0, false), 0x6700);
+    assert_true(chain_wiped(fx));
+    /* ... or a last command of 5 */
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(send_cmd(fx, 0x10, 0xD6, 0x00, 0x00, data + 255 * i, 255, 0, false),
+                         0x9000);
+    assert_int_equal(send_cmd(fx, 0x00, 0xD6, 0x00, 0x00, data + 1020, 5, 0, false), 0x6700);
+    assert_true(chain_wiped(fx));
+    /* ... or one extended link of 1025 */
+    assert_int_equal(send_cmd(fx, 0x10, 0xD6, 0x00, 0x00, data, CARD_MAX_NC + 1, 0, true),
+                     0x6700);
+    assert_true(chain_wiped(fx));
+    assert_true(nvm_equals(fx, img));
+    free(img);
+    /* the card takes the next command as a fresh one */
+    APDU(fx, "00CA DF01 08", 0x9000);
+
+    /* exactly CARD_MAX_NC is fine */
+    assert_int_equal(send_chain(fx, 0x00, 0xD6, 0x00, 0x00, data, CARD_MAX_NC, 255, 0),
+                     0x9000);
+    APDU(fx, "00B0 0000 000400", 0x9000);
+    assert_int_equal(fx_data_len(fx), CARD_MAX_NC);
+    assert_memory_equal(fx->rsp, data, CARD_MAX_NC);
+}
+
+/* Reset and power-off drop a chain (and wipe it): the last command then stands alone. */
+static void test_chain_dropped_by_reset(void **state)
+{
+    struct fx *fx = *state;
+    make_big_ef(fx);
+    uint8_t data[255];
+    fill_pattern(data, sizeof data, 9);
+    assert_int_equal(send_cmd(fx, 0x10, 0xD6, 0x00, 0x00, data, sizeof data, 0, false), 0x9000);
+    card_reset(&fx->card);
+    assert_true(chain_wiped(fx));
+    APDU(fx, "00A4 080C 04 50005003", 0x9000); /* accepted: no chain waits any more */
+    APDU(fx, "00D6 0000 02 AABB", 0x9000);
+    APDU(fx, "00B0 0000 03", 0x9000);
+    fx_expect_data(fx, "AABB00");
+
+    assert_int_equal(send_cmd(fx, 0x10, 0xD6, 0x00, 0x00, data, sizeof data, 0, false), 0x9000);
+    card_power_off(&fx->card);
+    assert_true(chain_wiped(fx));
+    card_power_on(&fx->card);
+    APDU(fx, "00A4 080C 04 50005003", 0x9000);
+    APDU(fx, "00B0 0000 03", 0x9000);
+    fx_expect_data(fx, "AABB00");
+}
+
+/* Chaining bit where it cannot apply: refused with 6700 before any chain starts. */
+static void test_chain_refused(void **state)
+{
+    static const struct case_sw c[] = {
+        { "10B0 0000 08", 0x6700 },               /* READ BINARY takes no data */
+        { "10CA DF01 08", 0x6700 },
+        { "10FE 0000", 0x6700 },
+        { "10C0 0000 00", 0x6700 },               /* GET RESPONSE */
+        { "10D6 0000", 0x6700 },                  /* empty data field */
+        { "1020 0081", 0x6700 },
+        { "10A4 0000", 0x6700 },
+        { "1020 0081 000003 313233", 0x6700 },    /* extended, VERIFY has no extended form */
+        { "10D6 0000 000000", 0x6700 },           /* malformed extended Lc */
+        { "11D6 0000 01 AA", 0x6881 },
+        { "14D6 0000 01 AA", 0x6882 },
+        { "10B1 0000 01 AA", 0x6D00 },
+        { "90B0 0000 01 AA", 0x6D00 },
+    };
+    /* refused() also checks that no chain was left open: its READ BINARY would get 6883 */
+    RUN(*state, c);
+}
+
+/* The last command of a chain has its own Le; a longer answer goes through 61xx/GET RESPONSE. */
+static void test_chain_with_get_response(void **state)
+{
+    struct fx *fx = *state;
+    APDU(fx, "00A4 0804 04 50005001 00", 0x9000);
+    uint8_t fcp[CARD_MAX_NE];
+    size_t n = fx_data_len(fx);
+    assert_true(n > 5);
+    memcpy(fcp, fx->rsp, n);
+
+    APDU(fx, "10A4 0804 02 5000", 0x9000);
+    assert_int_equal(fx_data_len(fx), 0);
+    assert_int_equal(fx_apdu(fx, "00A4 0804 02 5001 05"), 0x6100 | (n - 5));
+    assert_memory_equal(fx->rsp, fcp, 5);
+    APDU(fx, "00C0 0000 00", 0x9000);
+    assert_int_equal(fx_data_len(fx), n - 5);
+    assert_memory_equal(fx->rsp, fcp + 5, n - 5);
+
+    /* a Le on the last command of a chain for a command without response: 6700, no write */
+    uint8_t *img = snapshot(fx);
+    APDU(fx, "10D6 0000 01 AA", 0x9000);
+    APDU(fx, "00D6 0000 01 BB 00", 0x6700);
+    assert_true(chain_wiped(fx));
+    assert_true(nvm_equals(fx, img));
+    free(img);
+    expect_current_unchanged(fx);
+
+    /* proprietary commands chain as well (CLA 90), within their own class */
+    APDU(fx, "90E6 0000 01 AA", 0x9000);
+    APDU(fx, "00E6 0000 01 AA", 0x6883);
+    expect_current_unchanged(fx);
+}
+
 /* ---- answer-to-reset -------------------------------------------------------------------------- */
 
 /* Parses an ATR: interface bytes by the Y nibbles, K historical bytes, TCK when any T != 0 is
@@ -619,7 +925,7 @@ static void check_atr(struct fx *fx, uint8_t lcs)
     for (size_t i = 1; i < n; i++)
         x ^= atr[i];
     assert_int_equal(x, 0); /* TCK: T0..TCK xor to zero */
-    static const uint8_t hist_head[] = { 0x80, 0x31, 0x80, 0x73, 0xB4, 0x21, 0x40, 0x83 };
+    static const uint8_t hist_head[] = { 0x80, 0x31, 0x80, 0x73, 0xB4, 0x21, 0xC0, 0x83 };
     assert_int_equal(k, sizeof hist_head + 3);
     assert_memory_equal(atr + h, hist_head, sizeof hist_head);
     assert_int_equal(atr[h + 8], lcs);
@@ -745,6 +1051,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_get_response_chain, fx_setup_perso, fx_teardown),
         cmocka_unit_test_setup_teardown(test_get_response_sizes, fx_setup_perso, fx_teardown),
         cmocka_unit_test_setup_teardown(test_get_response_over_256, fx_setup_blank, fx_teardown),
+        cmocka_unit_test(test_chain_update_equals_extended),
+        cmocka_unit_test_setup_teardown(test_chain_create_file, fx_setup_blank, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_verify, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_broken, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_over_limit, fx_setup_perso, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_dropped_by_reset, fx_setup_perso,
+                                        fx_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_refused, setup_current, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_chain_with_get_response, setup_current,
+                                        fx_teardown),
         cmocka_unit_test_setup_teardown(test_atr, fx_setup_blank, fx_teardown),
         cmocka_unit_test_setup_teardown(test_process_cap_2, fx_setup_perso, fx_teardown),
         cmocka_unit_test_setup_teardown(test_unpowered, fx_setup_perso, fx_teardown),

@@ -23,6 +23,7 @@ static void usage_main(FILE *f)
           "  apdu    --card URI HEX...   send raw command APDUs, print each response\n"
           "  status  --card URI [--json] show a card's identity, life cycle, PINs, files, NVM,\n"
           "                              key group and key state\n"
+          "  readers                     list PC/SC readers and NFC devices with their URIs\n"
           "  init    --card URI ...      personalize a blank card with the default profile\n"
           "  clone   --src URI --dst URI copy the source card's key into the destination\n"
           "  keys    SUB --card URI ...  key group and key commands one at a time: kcv, share,\n"
@@ -48,6 +49,7 @@ static void usage_main(FILE *f)
 static const struct cli_command commands[] = {
     { "apdu", cli_cmd_apdu },
     { "status", cli_cmd_status },
+    { "readers", cli_cmd_readers },
     { "init", cli_cmd_init },
     { "clone", cli_cmd_clone },
     { "keys", cli_cmd_keys },
