@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nfc/nfc.h>
 
@@ -26,6 +27,7 @@
 #include "transport.h"
 
 #define NFC_APDU_TIMEOUT_MS 5000 /* how long a card may take to answer one APDU */
+#define NFC_FIELD_OFF_MS 10      /* field gap of a reset: long enough for a card to lose power */
 /* A PN53x InDataExchange carries 264 bytes: command code, target number, then the APDU. The
  * longest short APDU (case 4: 4 + 1 + 255 + 1 = 261 bytes) fits. */
 #define NFC_CAPDU_MAX 262u
@@ -257,16 +259,28 @@ static int transport_nfc_transmit(struct transport *t, const uint8_t *capdu, siz
     return 0;
 }
 
-/* Deselects the card (it leaves the ISO 14443-4 state and forgets its volatile state) and
- * selects it again by its UID. */
+/* Cold reset: deselects the card, switches the RF field off (the card loses power, and with it
+ * its volatile state and its HALT state) and on again, then selects the same card by its UID. */
 static int transport_nfc_reset(struct transport *t, uint8_t *atr, size_t cap, size_t *atr_len,
                                char *err, size_t errlen)
 {
     struct transport_nfc *tn = (struct transport_nfc *)t;
+    const char *doing = "deselecting the card";
     int rc = nfc_initiator_deselect_target(tn->dev);
-    if (rc < 0 && rc != NFC_ETGRELEASED) {
+    if (rc >= 0 || rc == NFC_ETGRELEASED) {
+        /* (released already: the field cycle below powers the card up again if it is there) */
+        doing = "switching the RF field off";
+        rc = nfc_device_set_property_bool(tn->dev, NP_ACTIVATE_FIELD, false);
+    }
+    if (rc >= 0) {
+        const struct timespec off = { .tv_sec = 0, .tv_nsec = NFC_FIELD_OFF_MS * 1000000L };
+        nanosleep(&off, NULL);
+        doing = "switching the RF field on";
+        rc = nfc_device_set_property_bool(tn->dev, NP_ACTIVATE_FIELD, true);
+    }
+    if (rc < 0) {
         tn->broken = true;
-        nfc_msg(tn, rc, "deselecting the card", err, errlen);
+        nfc_msg(tn, rc, doing, err, errlen);
         return rc == NFC_ETIMEOUT ? TRANSPORT_E_TIMEOUT : TRANSPORT_E_IO;
     }
     nfc_target nt;

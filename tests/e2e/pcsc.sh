@@ -115,6 +115,17 @@ has reissue out "terminated"
 run status-c 0 "$icdup" status --card "$R0"
 has status-c out "terminated"
 
+# ---- pcscd restarts: icsim --vpcd reconnects by itself ------------------------------------
+pid=$(cat "$tmp/pcscd.pid")
+kill "$pid"; wait "$pid" 2>/dev/null; rm -f "$tmp/pcscd.pid"
+if pcsc_start "$tmp" && pcsc_wait "$tmp" 0 present && pcsc_wait "$tmp" 1 present; then
+  ok "pcscd restarted: both icsim cards reconnected"
+else
+  bad "pcscd restarted: both icsim cards reconnected" "$tmp/pcscd.log"
+fi
+run after-restart 0 "$icdup" status --card "$R1"
+has after-restart out "operational"
+
 # ---- faults ---------------------------------------------------------------------------------
 pcsc_remove "$tmp" 1
 run removed 1 "$icdup" status --card "$R1"
