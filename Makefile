@@ -146,4 +146,4 @@ cross: $(ARM_OBJS)
 clean:
 	rm -rf build
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find build -name '*.d' -type f -not -path '*/mbedtls-src/*' 2>/dev/null)

@@ -16,6 +16,7 @@ trap 'rm -f "$out"' EXIT
 # median of 5 clones between two blank icsim cards in the two vpcd readers.
 pc=$(mktemp -d)
 . scripts/pcsc-env.sh
+trap 'rm -f "$out"; pcsc_stop "$pc"; rm -rf "$pc"' EXIT
 pcsc_start "$pc"
 pcsc_insert "$pc" 0 "$pc/rtt.nvm" "$bin/icsim"
 "$bin/bench_pcsc" pcsc:0 | tee -a "$out"

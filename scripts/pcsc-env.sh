@@ -21,7 +21,7 @@ pcsc_log() { echo "pcsc-env: $*" >&2; }
 pcsc_start() {
   local dir=$1
   local running
-  running=$(ps -C pcscd -o pid=,stat= | awk '$2 !~ /^Z/ { print $1 }' | tr '\n' ' ')
+  running=$(ps -C pcscd -o pid=,stat= | awk '$2 !~ /^Z/ { print $1 }' | tr '\n' ' ' || true)
   if [ -n "$running" ]; then
     pcsc_log "another pcscd is running (pid $running); stop it first"
     return 1
@@ -72,8 +72,8 @@ pcsc_insert() {
 pcsc_remove() {
   local dir=$1 slot=$2 pid
   pid=$(cat "$dir/icsim.$slot.pid" 2>/dev/null) || return 0
-  kill "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
   rm -f "$dir/icsim.$slot.pid"
   pcsc_wait "$dir" "$slot" absent
 }
@@ -83,9 +83,9 @@ pcsc_stop() {
   for f in "$dir"/icsim.*.pid "$dir/pcscd.pid"; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
-    kill "$pid" 2>/dev/null
+    kill "$pid" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -9 "$pid" 2>/dev/null
+    kill -9 "$pid" 2>/dev/null || true
     rm -f "$f"
   done
   return 0
