@@ -3,7 +3,9 @@
  * CONNSTRING is a libnfc connection string: "pn532_uart:/dev/ttyUSB0", "acr122_usb",
  * "pn53x_usb:001:004" ...; empty ("nfc:") means the first device libnfc finds (or the one in
  * LIBNFC_DEFAULT_DEVICE / LIBNFC_DEVICE / libnfc.conf). open selects the first card in the field
- * and keeps its UID: a reset reselects that card, not another one that came in meanwhile.
+ * and keeps its UID. reset is a cold reset: the card is deselected, the RF field switched off
+ * and on (the card loses power and its volatile state), and the card with that UID selected
+ * again, not another one that came in meanwhile.
  *
  * A PN53x frame carries at most 264 bytes of command or answer, so the reader takes short APDUs
  * only: t->short_only makes the generic layer chain longer commands (CLA bit 0x10) and fetch
@@ -15,7 +17,6 @@
  *
  * libnfc logs to stderr on its own. Unless the user set LIBNFC_LOG_LEVEL (LIBNFC_LOG_LEVEL=3
  * shows every frame), open sets it to 0 so that only our messages reach stderr. */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,14 +27,14 @@
 #include "hex.h"
 #include "transport.h"
 
-#define NFC_APDU_TIMEOUT_MS 5000 /* how long a card may take to answer one APDU */
-#define NFC_FIELD_OFF_MS 10      /* field gap of a reset: long enough for a card to lose power */
+#define TNFC_APDU_TIMEOUT_MS 5000 /* how long a card may take to answer one APDU */
+#define TNFC_FIELD_OFF_MS 10      /* field gap of a reset: long enough for a card to lose power */
 /* A PN53x InDataExchange carries 264 bytes: command code, target number, then the APDU. The
  * longest short APDU (case 4: 4 + 1 + 255 + 1 = 261 bytes) fits. */
-#define NFC_CAPDU_MAX 262u
+#define TNFC_CAPDU_MAX 262u
 /* libnfc hands back at most 263 bytes of answer (264 minus the PN53x status byte). */
-#define NFC_RAPDU_MAX 264u
-#define NFC_NAME_MAX (4u + NFC_BUFSIZE_CONNSTRING)
+#define TNFC_RAPDU_MAX 264u
+#define TNFC_NAME_MAX (4u + NFC_BUFSIZE_CONNSTRING)
 
 struct transport_nfc {
     struct transport base; /* first: the generic layer sees only this */
@@ -41,14 +42,14 @@ struct transport_nfc {
     nfc_device *dev;
     nfc_target target;     /* the card selected at open (its UID is kept for reselection) */
     bool broken;           /* a transmit failed: only a reset may bring the card back */
-    char name[NFC_NAME_MAX]; /* "nfc:CONNSTRING", for messages */
-    uint8_t rx[NFC_RAPDU_MAX];
+    char name[TNFC_NAME_MAX]; /* "nfc:CONNSTRING", for messages */
+    uint8_t rx[TNFC_RAPDU_MAX];
 };
 
-static const nfc_modulation nfc_iso14443a_106 = { .nmt = NMT_ISO14443A, .nbr = NBR_106 };
+static const nfc_modulation tnfc_iso14443a_106 = { .nmt = NMT_ISO14443A, .nbr = NBR_106 };
 
 /* What a libnfc error means for the user. */
-static const char *nfc_what(int rc)
+static const char *tnfc_what(int rc)
 {
     switch (rc) {
     case NFC_ETIMEOUT:
@@ -72,24 +73,24 @@ static const char *nfc_what(int rc)
 }
 
 /* "NAME: [DOING: ]WHAT (libnfc: DETAIL)". */
-static void nfc_msg(const struct transport_nfc *tn, int rc, const char *doing, char *err,
+static void tnfc_msg(const struct transport_nfc *tn, int rc, const char *doing, char *err,
                     size_t errlen)
 {
     const char *detail = tn->dev != NULL ? nfc_strerror(tn->dev) : NULL;
     snprintf(err, errlen, "%s: %s%s%s (libnfc: %s)", tn->name, doing, doing[0] ? ": " : "",
-             nfc_what(rc), detail != NULL ? detail : "no detail");
+             tnfc_what(rc), detail != NULL ? detail : "no detail");
 }
 
 /* Selects a type A target at 106 kbps: any (uid NULL) or the one with that UID. Returns 0, or a
  * transport error with a message. */
-static int nfc_select(struct transport_nfc *tn, const uint8_t *uid, size_t uid_len,
+static int tnfc_select(struct transport_nfc *tn, const uint8_t *uid, size_t uid_len,
                       nfc_target *out, char *err, size_t errlen)
 {
     nfc_target nt;
     memset(&nt, 0, sizeof nt);
-    int rc = nfc_initiator_select_passive_target(tn->dev, nfc_iso14443a_106, uid, uid_len, &nt);
+    int rc = nfc_initiator_select_passive_target(tn->dev, tnfc_iso14443a_106, uid, uid_len, &nt);
     if (rc < 0) {
-        nfc_msg(tn, rc, "selecting the card", err, errlen);
+        tnfc_msg(tn, rc, "selecting the card", err, errlen);
         return rc == NFC_ETIMEOUT ? TRANSPORT_E_TIMEOUT : TRANSPORT_E_IO;
     }
     if (rc == 0) {
@@ -117,7 +118,7 @@ static int nfc_select(struct transport_nfc *tn, const uint8_t *uid, size_t uid_l
 
 /* The PC/SC form of a contactless ATR from the target's ATS: 3B 8n 80 01 hist TCK. Returns the
  * length (at most 20). */
-static size_t nfc_atr_from_ats(const nfc_iso14443a_info *nai, uint8_t atr[20])
+static size_t tnfc_atr_from_ats(const nfc_iso14443a_info *nai, uint8_t atr[20])
 {
     /* libnfc keeps the ATS without its length byte: T0, then TA/TB/TC as T0 says, then the
      * historical bytes. */
@@ -204,14 +205,14 @@ static int transport_nfc_open(const char *rest, struct transport **out, char *er
     }
     int rc = nfc_initiator_init(tn->dev);
     /* Give up after a few polls when no card is there (libnfc's default polls forever). */
-    if (rc == 0)
+    if (rc >= 0)
         rc = nfc_device_set_property_bool(tn->dev, NP_INFINITE_SELECT, false);
     if (rc < 0) {
-        nfc_msg(tn, rc, "initialising the reader", err, errlen);
+        tnfc_msg(tn, rc, "initialising the reader", err, errlen);
         transport_nfc_close(&tn->base);
         return TRANSPORT_E_OPEN;
     }
-    rc = nfc_select(tn, NULL, 0, &tn->target, err, errlen);
+    rc = tnfc_select(tn, NULL, 0, &tn->target, err, errlen);
     if (rc != 0) {
         transport_nfc_close(&tn->base);
         return rc == TRANSPORT_E_TIMEOUT ? rc : TRANSPORT_E_OPEN;
@@ -231,17 +232,17 @@ static int transport_nfc_transmit(struct transport *t, const uint8_t *capdu, siz
                  "present it again)", tn->name);
         return TRANSPORT_E_IO;
     }
-    if (len > NFC_CAPDU_MAX) {
+    if (len > TNFC_CAPDU_MAX) {
         /* libnfc copies the APDU into a fixed 264-byte frame without a check. */
         snprintf(err, errlen, "%s: a %zu-byte command APDU does not fit a PN53x frame (at most "
-                 "%u bytes: short APDUs only)", tn->name, len, NFC_CAPDU_MAX);
+                 "%u bytes: short APDUs only)", tn->name, len, TNFC_CAPDU_MAX);
         return TRANSPORT_E_ARG;
     }
     int rc = nfc_initiator_transceive_bytes(tn->dev, capdu, len, tn->rx, sizeof tn->rx,
-                                            NFC_APDU_TIMEOUT_MS);
+                                            TNFC_APDU_TIMEOUT_MS);
     if (rc < 0) {
         tn->broken = true;
-        nfc_msg(tn, rc, "", err, errlen);
+        tnfc_msg(tn, rc, "", err, errlen);
         return rc == NFC_ETIMEOUT ? TRANSPORT_E_TIMEOUT : TRANSPORT_E_IO;
     }
     size_t n = (size_t)rc;
@@ -273,18 +274,18 @@ static int transport_nfc_reset(struct transport *t, uint8_t *atr, size_t cap, si
         rc = nfc_device_set_property_bool(tn->dev, NP_ACTIVATE_FIELD, false);
     }
     if (rc >= 0) {
-        const struct timespec off = { .tv_sec = 0, .tv_nsec = NFC_FIELD_OFF_MS * 1000000L };
+        const struct timespec off = { .tv_sec = 0, .tv_nsec = TNFC_FIELD_OFF_MS * 1000000L };
         nanosleep(&off, NULL);
         doing = "switching the RF field on";
         rc = nfc_device_set_property_bool(tn->dev, NP_ACTIVATE_FIELD, true);
     }
     if (rc < 0) {
         tn->broken = true;
-        nfc_msg(tn, rc, doing, err, errlen);
+        tnfc_msg(tn, rc, doing, err, errlen);
         return rc == NFC_ETIMEOUT ? TRANSPORT_E_TIMEOUT : TRANSPORT_E_IO;
     }
     nfc_target nt;
-    rc = nfc_select(tn, tn->target.nti.nai.abtUid, tn->target.nti.nai.szUidLen, &nt, err,
+    rc = tnfc_select(tn, tn->target.nti.nai.abtUid, tn->target.nti.nai.szUidLen, &nt, err,
                     errlen);
     if (rc != 0) {
         tn->broken = true;
@@ -293,7 +294,7 @@ static int transport_nfc_reset(struct transport *t, uint8_t *atr, size_t cap, si
     tn->target = nt;
     tn->broken = false;
     uint8_t buf[20];
-    size_t n = nfc_atr_from_ats(&tn->target.nti.nai, buf);
+    size_t n = tnfc_atr_from_ats(&tn->target.nti.nai, buf);
     if (n > cap) {
         snprintf(err, errlen, "ATR of %zu bytes does not fit the %zu-byte buffer", n, cap);
         return TRANSPORT_E_SPACE;
@@ -306,8 +307,7 @@ static int transport_nfc_reset(struct transport *t, uint8_t *atr, size_t cap, si
 const struct transport_ops transport_nfc_ops = {
     .scheme = "nfc",
     .synopsis = "nfc:CONNSTRING",
-    .description = "an ISO 14443-4 card on an NFC reader through libnfc, e.g. "
-                   "nfc:pn532_uart:/dev/ttyUSB0 (empty: the first reader)",
+    .description = "a contactless card through libnfc, e.g. nfc:pn532_uart:/dev/ttyUSB0",
     .open = transport_nfc_open,
     .transmit = transport_nfc_transmit,
     .reset = transport_nfc_reset,

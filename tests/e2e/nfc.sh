@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The nfc: transport through the real libnfc: simulated cards behind emulated PN532 readers
-# (tests/pn532emu, on pseudo-terminals) reached with libnfc's pn532_uart driver. nfc-list sees
-# an ISO 14443-4 target; icdup status, init and clone with nfc: URIs; every APDU on the wire is
-# short (extended commands go as chained short ones, long answers come with GET RESPONSE or the
-# PN532's MI chaining) and the -v trace shows no secret; icissue issue and reissue over nfc:;
-# faults: a reader killed mid-command and a mute card give a clear message naming the reader
-# and exit 1, and a rerun of the interrupted clone finishes it.
+# (tests/pn532emu, on pseudo-terminals) reached with libnfc's pn532_uart driver. The emulator's
+# framing checked byte by byte without libnfc (wake-up, ACK, NACK, bad checksum, syntax error
+# frame, extended frames); nfc-list sees an ISO 14443-4 target; icdup status, init and clone
+# with nfc: URIs; every APDU on the wire is short (extended commands go as chained short ones,
+# long answers come with GET RESPONSE or the PN532's MI chaining) and the -v trace shows no
+# secret; icissue issue and reissue over nfc:; faults: a reader killed mid-command and a mute
+# card give a clear message naming the reader and exit 1, and a rerun of the interrupted clone
+# finishes it.
 # Usage: tests/e2e/nfc.sh BUILD_DIR   (binaries in BUILD_DIR/bin; run from the repo root;
 #        KEEP=1 keeps the temporary directory with every output for a look afterwards)
 set -u
@@ -21,17 +23,25 @@ command -v nfc-list >/dev/null || { echo "nfc.sh: nfc-list (libnfc-bin) is neede
 
 tmp=$(mktemp -d /tmp/icdup-e2e-nfc-XXXXXX)
 pids=()
+# running PID: the child PID has not exited (a zombie waiting to be reaped has)
+running() { [ -e "/proc/$1" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 cleanup() {
   local p
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do
-    for _ in $(seq 1 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    for _ in $(seq 1 40); do running "$p" || break; sleep 0.05; done
     kill -KILL "$p" 2>/dev/null
     wait "$p" 2>/dev/null
   done
   [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
+# forget PID: a process that has been waited for leaves the list (its PID may be reused)
+forget() {
+  local p keep=()
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  pids=("${keep[@]}")
+}
 
 fails=0 checks=0
 ok()   { checks=$((checks+1)); echo "ok - $1"; }
@@ -89,6 +99,7 @@ emu_stop() {
   kill -TERM "$1" 2>/dev/null
   wait "$1"
   local rc=$?
+  forget "$1"
   if [ "$rc" = 0 ]; then ok "pn532emu $2 stops on SIGTERM (exit 0)"; else
     bad "pn532emu $2 exit $rc on SIGTERM" "$tmp/emu-$2.err"; fi
 }
@@ -104,6 +115,59 @@ state="$tmp/state"
 # libnfc joins again.
 emu_start A "$tmp/a.nvm"; pid_a=$EMU_PID A=$EMU_URI
 emu_start B "$tmp/b.nvm" --mi-chunk 64 -v; pid_b=$EMU_PID B=$EMU_URI
+
+# ---- the emulator against the PN532 manual's framing (UM0701-02 §6.2), without libnfc ---
+cat >"$tmp/frames.py" <<'PY'
+import os, select, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
+def frame(pd, ext=False):
+    data = bytes([0xD4]) + bytes(pd)
+    n = len(data)
+    if ext:
+        hdr = bytes([0xFF, 0xFF, n >> 8, n & 0xFF, (-((n >> 8) + (n & 0xFF))) & 0xFF])
+    else:
+        hdr = bytes([n, (-n) & 0xFF])
+    return b"\x00\x00\xFF" + hdr + data + bytes([(-sum(data)) & 0xFF, 0])
+def read(t=0.5):
+    buf = b""
+    end = time.time() + t
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], max(0, end - time.time()))
+        if not r:
+            break
+        buf += os.read(fd, 1024)
+    return buf.hex(" ").upper()
+ACK = "00 00 FF 00 FF 00"
+def check(name, got, want):
+    print(("ok - " if got == want else "not ok - ") + name + ("" if got == want else ": got '%s', expected '%s'" % (got, want)))
+os.write(fd, b"\x55\x55" + b"\x00" * 14 + frame([0x02]))
+check("wake-up preamble, GetFirmwareVersion", read(), ACK + " 00 00 FF 06 FA D5 03 32 01 06 07 E8 00")
+os.write(fd, b"\x00\x00\xFF\xFF\x00\x00")
+check("NACK: the last answer again", read(), "00 00 FF 06 FA D5 03 32 01 06 07 E8 00")
+bad = bytearray(frame([0x02])); bad[-2] ^= 1
+os.write(fd, bytes(bad))
+check("bad checksum: no ACK, no answer", read(0.3), "")
+os.write(fd, frame([0x0A, 0x00]))
+check("unknown command: ACK and the syntax error frame", read(), ACK + " 00 00 FF 01 FF 7F 81 00")
+os.write(fd, frame([0x00, 0x00] + [0x5A] * 260, ext=True))
+got = read()
+want_pd = [0xD5, 0x01, 0x00] + [0x5A] * 260
+n = len(want_pd)
+want = ACK + " " + (b"\x00\x00\xFF\xFF\xFF" + bytes([n >> 8, n & 0xFF, (-((n >> 8) + (n & 0xFF))) & 0xFF]) + bytes(want_pd) + bytes([(-sum(want_pd)) & 0xFF, 0])).hex(" ").upper()
+check("extended frame both ways (Diagnose, 260 bytes)", got, want)
+PY
+if command -v python3 >/dev/null; then
+  python3 "$tmp/frames.py" "${A#nfc:pn532_uart:}" >"$tmp/frames.out" 2>&1
+  while IFS= read -r line; do
+    case $line in
+      "ok - "*) ok "frames: ${line#ok - }" ;;
+      "not ok - "*) bad "frames: ${line#not ok - }" ;;
+    esac
+  done <"$tmp/frames.out"
+  grep -q '^ok - ' "$tmp/frames.out" || bad "frames: no result" "$tmp/frames.out"
+else
+  bad "frames: python3 is needed"
+fi
 
 LIBNFC_DEFAULT_DEVICE=${A#nfc:} run nfc-list 0 nfc-list -v -t 1
 has nfc-list out "1 ISO14443A passive target(s) found"
@@ -223,8 +287,10 @@ done
   bad "reader F never reached the import" "$tmp/clone-kill.err"
 kill -KILL "$pid_f" 2>/dev/null
 wait "$pid_f" 2>/dev/null
+forget "$pid_f"
 wait "$clone_pid"
 rc=$?
+forget "$clone_pid"
 eq "exit of the clone whose dst reader was killed" "$rc" 1
 has clone-kill err "$F: card removed or mute"
 has clone-kill err "the wrapped key is kept in $state/clone-"
