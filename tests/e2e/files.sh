@@ -16,22 +16,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 tmp=$(mktemp -d /tmp/icdup-e2e-files-XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
-fails=0 checks=0
-ok()   { checks=$((checks+1)); echo "ok - $1"; }
-bad()  { checks=$((checks+1)); fails=$((fails+1)); echo "not ok - $1"; [ -n "${2:-}" ] && sed 's/^/#   /' "$2"; }
-
-# run NAME EXPECTED_RC CMD...: runs CMD with stdin from /dev/null, output in $tmp/NAME.{out,err}
-run() {
-  local name=$1 want=$2; shift 2
-  "$@" </dev/null >"$tmp/$name.out" 2>"$tmp/$name.err"
-  local rc=$?
-  if [ "$rc" = "$want" ]; then ok "$name (exit $rc)"; else
-    bad "$name: exit $rc, expected $want" "$tmp/$name.err"; fi
-}
-has() {
-  if grep -qF -- "$3" "$tmp/$1.$2"; then ok "$1 $2 has \"$3\""; else
-    bad "$1 $2 lacks \"$3\"" "$tmp/$1.$2"; fi
-}
+. "$(dirname "$0")/../support/e2e.sh"
 same() {
   if cmp -s "$1" "$2"; then ok "$3"; else bad "$3: $1 and $2 differ"; fi
 }

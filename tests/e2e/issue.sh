@@ -22,32 +22,7 @@ command -v sqlite3 >/dev/null || { echo "issue.sh: the sqlite3 command is needed
 tmp=$(mktemp -d /tmp/icdup-e2e-issue-XXXXXX)
 trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
 
-fails=0 checks=0
-ok()   { checks=$((checks+1)); echo "ok - $1"; }
-bad()  { checks=$((checks+1)); fails=$((fails+1)); echo "not ok - $1"; [ -f "${2:-}" ] && sed 's/^/#   /' "$2"; }
-
-# run NAME EXPECTED_RC CMD...: runs CMD with stdin from /dev/null, output in $tmp/NAME.{out,err}
-run() {
-  local name=$1 want=$2; shift 2
-  "$@" </dev/null >"$tmp/$name.out" 2>"$tmp/$name.err"
-  local rc=$?
-  if [ "$rc" = "$want" ]; then ok "$name (exit $rc)"; else
-    bad "$name: exit $rc, expected $want" "$tmp/$name.err"; fi
-}
-# has NAME FILE TEXT: FILE (out/err of a run) contains TEXT
-has() {
-  if grep -qF -- "$3" "$tmp/$1.$2"; then ok "$1 $2 has \"$3\""; else
-    bad "$1 $2 lacks \"$3\"" "$tmp/$1.$2"; fi
-}
-# lacks NAME FILE TEXT: FILE does not contain TEXT
-lacks() {
-  if grep -qF -- "$3" "$tmp/$1.$2"; then bad "$1 $2 has \"$3\"" "$tmp/$1.$2"; else
-    ok "$1 $2 lacks \"$3\""; fi
-}
-# eq WHAT GOT WANT
-eq() {
-  if [ "$2" = "$3" ]; then ok "$1 = $3"; else bad "$1 = '$2', expected '$3'"; fi
-}
+. "$(dirname "$0")/../support/e2e.sh"
 
 umask 077
 db="$tmp/issuance.db"

@@ -43,28 +43,7 @@ forget() {
   pids=("${keep[@]}")
 }
 
-fails=0 checks=0
-ok()   { checks=$((checks+1)); echo "ok - $1"; }
-bad()  { checks=$((checks+1)); fails=$((fails+1)); echo "not ok - $1"; [ -f "${2:-}" ] && sed 's/^/#   /' "$2"; }
-run() {
-  local name=$1 want=$2; shift 2
-  "$@" </dev/null >"$tmp/$name.out" 2>"$tmp/$name.err"
-  local rc=$?
-  if [ "$rc" = "$want" ]; then ok "$name (exit $rc)"; else
-    bad "$name: exit $rc, expected $want" "$tmp/$name.err"; fi
-}
-has() {
-  if grep -qF -- "$3" "$tmp/$1.$2"; then ok "$1 $2 has \"$3\""; else
-    bad "$1 $2 lacks \"$3\"" "$tmp/$1.$2"; fi
-}
-lacks() {
-  if grep -qF -- "$3" "$tmp/$1.$2"; then bad "$1 $2 has \"$3\"" "$tmp/$1.$2"; else
-    ok "$1 $2 lacks \"$3\""; fi
-}
-eq() {
-  if [ "$2" = "$3" ]; then ok "$1 = $3"; else bad "$1 = '$2', expected '$3'"; fi
-}
-hexrand() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
+. "$(dirname "$0")/../support/e2e.sh"
 spaced() { echo "$1" | tr a-f A-F | sed 's/../& /g; s/ $//'; } # "0a1b" -> "0A 1B"
 serial_of() { sed -n 's/^serial      //p' "$tmp/$1.out" | tr -d ' '; }
 # short_only NAME: every command in the -v trace of run NAME is a short APDU (an extended one
