@@ -99,6 +99,7 @@ $(BIN)/pn532emu: $(call objs,$(wildcard tests/pn532emu/*.c)) $(LIBS)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 tests: $(PROGS) $(UNIT_BINS) $(BIN)/pn532emu
+tests: build/firmware/icdup-card.elf   # tests/e2e/qemu.sh (card/fw/firmware.mk)
 
 # ---- top-level flows ---------------------------------------------------------------------
 check: deps
@@ -142,6 +143,8 @@ $(ARM_OBJ)/%.o: %.c | $(ARM_INC)/mbedtls
 	  -DMBEDTLS_CONFIG_FILE=\"mbedtls_card_config.h\" -c $< -o $@
 cross: $(ARM_OBJS)
 	bash scripts/check-firmware-objs.sh $(ARM_OBJS)
+
+include card/fw/firmware.mk
 
 clean:
 	rm -rf build

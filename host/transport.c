@@ -17,6 +17,7 @@ static const struct transport_ops *const transport_backends[] = {
     &transport_tcp_ops,
     &transport_pcsc_ops,
     &transport_nfc_ops,
+    &transport_qemu_ops,
 };
 #define TRANSPORT_NBACKENDS (sizeof transport_backends / sizeof transport_backends[0])
 

@@ -66,6 +66,7 @@ extern const struct transport_ops transport_sim_ops;
 extern const struct transport_ops transport_tcp_ops;
 extern const struct transport_ops transport_pcsc_ops;
 extern const struct transport_ops transport_nfc_ops;
+extern const struct transport_ops transport_qemu_ops;
 
 /* The common head of every backend's object. Backends set ops; the rest belongs to
  * transport.c. */

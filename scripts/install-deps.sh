@@ -19,7 +19,33 @@ packages=(
   libnfc-dev libnfc-bin             # nfc: reader URIs (libnfc, pn532_uart driver)
   python3                           # independent test vectors and helper scripts
   python3-cryptography              # tests/vectors/gen_vectors.py (independent implementation)
+  qemu-system-arm                   # the card firmware under QEMU (mps2-an386, tests/e2e/qemu.sh)
+  dpkg-dev                          # dpkg-source: apt-get source mbedtls for the firmware
 )
+
+# The firmware builds mbedtls from Debian's source package (scripts/fetch-mbedtls-src.sh), which
+# needs a deb-src entry. Written once, when missing; then the package lists are refreshed.
+src_list=/etc/apt/sources.list.d/icdup-src.sources
+if [ ! -f "$src_list" ]; then
+  echo "install-deps: adding deb-src entries ($src_list) for apt-get source mbedtls"
+  sudo_src=""
+  [ "$(id -u)" = 0 ] || sudo_src="sudo"
+  printf '%s\n' \
+    'Types: deb-src' \
+    'URIs: http://deb.debian.org/debian' \
+    'Suites: bookworm bookworm-updates' \
+    'Components: main' \
+    'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
+    '' \
+    'Types: deb-src' \
+    'URIs: http://deb.debian.org/debian-security' \
+    'Suites: bookworm-security' \
+    'Components: main' \
+    'Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg' \
+    | $sudo_src tee "$src_list.tmp" >/dev/null
+  $sudo_src mv "$src_list.tmp" "$src_list"
+  $sudo_src apt-get update -qq
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -25,21 +25,7 @@ tmp=$(mktemp -d /tmp/icdup-e2e-qemu-XXXXXX)
 cleanup() { rm -rf "$tmp"; }
 trap cleanup EXIT
 
-fails=0 checks=0
-ok()   { checks=$((checks+1)); echo "ok - $1"; }
-bad()  { checks=$((checks+1)); fails=$((fails+1)); echo "not ok - $1"; [ -n "${2:-}" ] && sed 's/^/#   /' "$2"; }
-run() {
-  local name=$1 want=$2; shift 2
-  "$@" </dev/null >"$tmp/$name.out" 2>"$tmp/$name.err"
-  local rc=$?
-  if [ "$rc" = "$want" ]; then ok "$name (exit $rc)"; else
-    bad "$name: exit $rc, expected $want" "$tmp/$name.err"; fi
-}
-has() {
-  if grep -qF -- "$3" "$tmp/$1.$2"; then ok "$1 $2 has \"$3\""; else
-    bad "$1 $2 lacks \"$3\"" "$tmp/$1.$2"; fi
-}
-hexrand() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
+. "$(dirname "$0")/../support/e2e.sh"
 
 umask 077
 Q="qemu:$elf"
