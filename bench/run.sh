@@ -44,7 +44,11 @@ head -c 100000 /dev/urandom >"$work/plain"
 cmp -s "$work/plain" "$work/dec" || { echo "bench: decrypt gave other bytes" >&2; exit 1; }
 echo "decrypt_apdus $(grep -c '^> ' "$work/trace")" | tee -a "$out"
 echo "decrypt_pso $(grep -c '^> 00 2A 80 86' "$work/trace")" | tee -a "$out"
+# The card firmware's footprint (flash, RAM, stack) from its map file and -fstack-usage output.
+[ -f build/firmware/icdup-card.map ] || make --no-print-directory firmware >/dev/null
+bash bench/footprint.sh | tee -a "$out"
 val() { awk -v k="$1" '$1 == k { print $2 }' "$out"; }
+kib() { awk -v b="$(val "$1")" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
 {
   echo "# Performance"
   echo
@@ -72,6 +76,9 @@ val() { awk -v k="$1" '$1 == k { print $2 }' "$out"; }
   echo "| Same, preceded by the type and identity readout from an in-process card, p50 / p99 | $(val reissue_readout_lookup_p50_us) / $(val reissue_readout_lookup_p99_us) µs | |"
   echo "| Issuance rate, batch of $(val issue_batch_cards) in-process simulated cards ($(val issue_apdus_per_card) APDUs per card, issuance file updated per card) | $(val issue_batch_cards_per_s) cards/s | ≥ 20 cards/s |"
   echo "| Time to fill that issuance file (one transaction) | $(val issue_fill_s) s | |"
+  echo "| Firmware flash (text + rodata + .data image): mbedtls / card core / firmware glue / newlib+libgcc | $(kib fw_flash_total_bytes): $(kib fw_flash_mbedtls_bytes) / $(kib fw_flash_core_bytes) / $(kib fw_flash_fw_bytes) / $(kib fw_flash_libc_bytes) | ≤ 64 KiB |"
+  echo "| Firmware RAM (stack region + data + bss): stack / card core (of it the mbedtls buffer) / firmware glue / mbedtls | $(kib fw_ram_total_bytes): $(kib fw_ram_stack_region_bytes) / $(kib fw_ram_core_bytes) ($(kib fw_ram_mbedtls_heap_bytes)) / $(kib fw_ram_fw_bytes) / $(val fw_ram_mbedtls_bytes) B | ≤ 16 KiB |"
+  echo "| Firmware stack: largest frame; deepest path, direct calls (lower bound) / any indirect target (upper estimate) | $(val fw_stack_largest_frame_bytes) B (\`$(val fw_stack_largest_frame_function)\`); $(val fw_stack_direct_path_bytes) / $(val fw_stack_upper_path_bytes) B | within the stack region |"
   echo
   echo "The write count covers journal body, commit record, the apply and the invalidation"
   echo "(see nvm.md). The socket figure includes the vpcd framing and both TCP directions."

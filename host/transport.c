@@ -18,6 +18,7 @@ static const struct transport_ops *const transport_backends[] = {
     &transport_pcsc_ops,
     &transport_nfc_ops,
     &transport_qemu_ops,
+    &transport_serial_ops,
 };
 #define TRANSPORT_NBACKENDS (sizeof transport_backends / sizeof transport_backends[0])
 

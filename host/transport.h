@@ -67,6 +67,7 @@ extern const struct transport_ops transport_tcp_ops;
 extern const struct transport_ops transport_pcsc_ops;
 extern const struct transport_ops transport_nfc_ops;
 extern const struct transport_ops transport_qemu_ops;
+extern const struct transport_ops transport_serial_ops;
 
 /* The common head of every backend's object. Backends set ops; the rest belongs to
  * transport.c. */

@@ -10,7 +10,8 @@
  * powers the card on. close kills that QEMU by its PID. The card's NVM is QEMU RAM: a new blank
  * card on every open, unless nvm=FILE backs it with a file (QEMU memory-backend-file, shared
  * mapping), which keeps the card across opens. QEMU's binary is $ICDUP_QEMU or qemu-system-arm
- * from PATH; its messages go to a pipe and are quoted when it exits early. */
+ * from PATH; its messages go to a pipe and are quoted when it exits early. The framing itself is
+ * vpcd_frame.c, shared with tcp: and serial:. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -33,26 +34,18 @@
 #endif
 
 #include "transport.h"
+#include "vpcd_frame.h"
 
 #define QEMU_TIMEOUT_MS 30000        /* how long a command may take to be answered */
 #define QEMU_START_TIMEOUT_MS 10000  /* QEMU start until its serial port accepts */
 #define QEMU_NVM_BACKEND_SIZE "16M"  /* mps2's machine RAM (PSRAM at 0x21000000) is 16 MiB */
 
-enum {
-    VICC_POWER_OFF = 0x00,
-    VICC_POWER_ON = 0x01,
-    VICC_RESET = 0x02,
-    VICC_GET_ATR = 0x04,
-};
-
 struct transport_qemu {
     struct transport base; /* first: the generic layer sees only this */
     pid_t pid;
-    int fd;
     int errfd;             /* read end of QEMU's stderr */
-    bool broken;
     char elf[4096];
-    uint8_t frame[2 + TRANSPORT_RAPDU_MAX];
+    struct vpcd_link link; /* its name is "QEMU card ELF" */
 };
 
 static long qemu_now_ms(void)
@@ -156,134 +149,16 @@ static bool qemu_exited(struct transport_qemu *tq, char *err, size_t errlen)
     return true;
 }
 
-static int qemu_fail(struct transport_qemu *tq, int code, char *err, size_t errlen,
-                     const char *what)
+static bool qemu_peer_gone(void *ctx, char *err, size_t errlen)
 {
-    tq->broken = true;
-    if (!qemu_exited(tq, err, errlen))
-        snprintf(err, errlen, "%s (QEMU card %s)", what, tq->elf);
-    return code;
-}
-
-static int qemu_send_msg(struct transport_qemu *tq, const uint8_t *payload, size_t len,
-                         char *err, size_t errlen)
-{
-    if (tq->broken) {
-        snprintf(err, errlen, "QEMU card %s is unusable after an earlier error", tq->elf);
-        return TRANSPORT_E_IO;
-    }
-    tq->frame[0] = (uint8_t)(len >> 8);
-    tq->frame[1] = (uint8_t)len;
-    memcpy(tq->frame + 2, payload, len);
-    size_t total = len + 2, off = 0;
-    while (off < total) {
-        ssize_t n = send(tq->fd, tq->frame + off, total - off, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            char what[160];
-            snprintf(what, sizeof what, "send failed: %s", strerror(errno));
-            return qemu_fail(tq, TRANSPORT_E_IO, err, errlen, what);
-        }
-        off += (size_t)n;
-    }
-    return 0;
-}
-
-static int qemu_recv_exact(struct transport_qemu *tq, uint8_t *buf, size_t n, long deadline,
-                           char *err, size_t errlen)
-{
-    size_t off = 0;
-    while (off < n) {
-        long left = deadline - qemu_now_ms();
-        if (left <= 0) {
-            tq->broken = true;
-            if (!qemu_exited(tq, err, errlen))
-                snprintf(err, errlen, "QEMU card %s did not answer within %d s", tq->elf,
-                         QEMU_TIMEOUT_MS / 1000);
-            return TRANSPORT_E_TIMEOUT;
-        }
-        struct pollfd pfd = { .fd = tq->fd, .events = POLLIN };
-        int pr = poll(&pfd, 1, left > 500 ? 500 : (int)left);
-        if (pr < 0) {
-            if (errno == EINTR)
-                continue;
-            return qemu_fail(tq, TRANSPORT_E_IO, err, errlen, "poll failed");
-        }
-        if (pr == 0) {
-            if (qemu_exited(tq, err, errlen)) {
-                tq->broken = true;
-                return TRANSPORT_E_IO;
-            }
-            continue;
-        }
-        ssize_t r = recv(tq->fd, buf + off, n - off, 0);
-        if (r < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            char what[160];
-            snprintf(what, sizeof what, "receive failed: %s", strerror(errno));
-            return qemu_fail(tq, TRANSPORT_E_IO, err, errlen, what);
-        }
-        if (r == 0) {
-            qemu_sleep_ms(50); /* let QEMU finish exiting so its status can be reported */
-            return qemu_fail(tq, TRANSPORT_E_IO, err, errlen, "QEMU closed the serial port");
-        }
-        off += (size_t)r;
-    }
-    return 0;
-}
-
-static int qemu_recv_msg(struct transport_qemu *tq, size_t *len, char *err, size_t errlen)
-{
-    long deadline = qemu_now_ms() + QEMU_TIMEOUT_MS;
-    uint8_t hdr[2];
-    int rc = qemu_recv_exact(tq, hdr, 2, deadline, err, errlen);
-    if (rc != 0)
-        return rc;
-    size_t n = ((size_t)hdr[0] << 8) | hdr[1];
-    if (n == 0) {
-        char what[96];
-        snprintf(what, sizeof what, "protocol error: empty message");
-        return qemu_fail(tq, TRANSPORT_E_PROTOCOL, err, errlen, what);
-    }
-    rc = qemu_recv_exact(tq, tq->frame, n, deadline, err, errlen);
-    if (rc != 0)
-        return rc;
-    *len = n;
-    return 0;
-}
-
-static int qemu_control(struct transport_qemu *tq, uint8_t code, char *err, size_t errlen)
-{
-    return qemu_send_msg(tq, &code, 1, err, errlen);
-}
-
-static int qemu_get_atr(struct transport_qemu *tq, uint8_t *atr, size_t cap, size_t *atr_len,
-                        char *err, size_t errlen)
-{
-    int rc = qemu_control(tq, VICC_GET_ATR, err, errlen);
-    size_t n = 0;
-    if (rc == 0)
-        rc = qemu_recv_msg(tq, &n, err, errlen);
-    if (rc != 0)
-        return rc;
-    if (n > TRANSPORT_ATR_MAX)
-        return qemu_fail(tq, TRANSPORT_E_PROTOCOL, err, errlen, "protocol error: ATR too long");
-    if (n > cap) {
-        snprintf(err, errlen, "ATR of %zu bytes does not fit the %zu-byte buffer", n, cap);
-        return TRANSPORT_E_SPACE;
-    }
-    memcpy(atr, tq->frame, n);
-    *atr_len = n;
-    return 0;
+    return qemu_exited(ctx, err, errlen);
 }
 
 static void transport_qemu_close(struct transport *t)
 {
     struct transport_qemu *tq = (struct transport_qemu *)t;
-    if (tq->fd >= 0)
-        close(tq->fd);
+    if (tq->link.fd >= 0)
+        close(tq->link.fd);
     if (tq->pid > 0) {
         kill(tq->pid, SIGKILL); /* a power cut: NVM writes already made stay in the file */
         while (waitpid(tq->pid, NULL, 0) < 0 && errno == EINTR) {
@@ -396,7 +271,7 @@ static int qemu_connect(struct transport_qemu *tq, int port, char *err, size_t e
         if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0) {
             int one = 1;
             (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            tq->fd = fd;
+            tq->link.fd = fd;
             return 0;
         }
         int e = errno;
@@ -426,7 +301,11 @@ static int transport_qemu_open(const char *rest, struct transport **out, char *e
         snprintf(err, errlen, "out of memory");
         return TRANSPORT_E_OPEN;
     }
-    tq->fd = -1;
+    tq->link.fd = -1;
+    tq->link.socket = true;
+    tq->link.timeout_ms = QEMU_TIMEOUT_MS;
+    tq->link.peer_gone = qemu_peer_gone;
+    tq->link.ctx = tq;
     tq->errfd = -1;
     tq->pid = -1;
     const char *comma = strchr(rest, ',');
@@ -451,6 +330,7 @@ static int transport_qemu_open(const char *rest, struct transport **out, char *e
     }
     memcpy(tq->elf, rest, elen);
     tq->elf[elen] = '\0';
+    snprintf(tq->link.name, sizeof tq->link.name, "QEMU card %s", tq->elf);
     struct stat st;
     if (stat(tq->elf, &st) != 0 || !S_ISREG(st.st_mode)) {
         snprintf(err, errlen, "firmware image %s: %s (build it with make firmware)", tq->elf,
@@ -486,13 +366,8 @@ static int transport_qemu_open(const char *rest, struct transport **out, char *e
             close(tq->errfd);
         tq->errfd = -1;
     }
-    if (rc == 0) {
-        uint8_t atr[TRANSPORT_ATR_MAX];
-        size_t atr_len = 0;
-        rc = qemu_control(tq, VICC_POWER_ON, err, errlen);
-        if (rc == 0)
-            rc = qemu_get_atr(tq, atr, sizeof atr, &atr_len, err, errlen);
-    }
+    if (rc == 0)
+        rc = vpcd_power_on(&tq->link, err, errlen);
     if (rc != 0) {
         transport_qemu_close(&tq->base);
         return rc;
@@ -505,40 +380,14 @@ static int transport_qemu_transmit(struct transport *t, const uint8_t *capdu, si
                                    uint8_t *rapdu, size_t cap, size_t *rlen, char *err,
                                    size_t errlen)
 {
-    struct transport_qemu *tq = (struct transport_qemu *)t;
-    if (len < 2 || len > 0xFFFFu) {
-        snprintf(err, errlen, "a %zu-byte command APDU cannot be sent over the card framing "
-                 "(2..65535 bytes)", len);
-        return TRANSPORT_E_ARG;
-    }
-    int rc = qemu_send_msg(tq, capdu, len, err, errlen);
-    size_t n = 0;
-    if (rc == 0)
-        rc = qemu_recv_msg(tq, &n, err, errlen);
-    if (rc != 0)
-        return rc;
-    if (n < 2)
-        return qemu_fail(tq, TRANSPORT_E_PROTOCOL, err, errlen,
-                         "protocol error: response APDU without status word");
-    if (n > cap) {
-        snprintf(err, errlen, "response of %zu bytes does not fit the %zu-byte buffer", n, cap);
-        return TRANSPORT_E_SPACE;
-    }
-    memcpy(rapdu, tq->frame, n);
-    *rlen = n;
-    return 0;
+    return vpcd_transmit(&((struct transport_qemu *)t)->link, capdu, len, rapdu, cap, rlen,
+                         err, errlen);
 }
 
 static int transport_qemu_reset(struct transport *t, uint8_t *atr, size_t cap, size_t *atr_len,
                                 char *err, size_t errlen)
 {
-    struct transport_qemu *tq = (struct transport_qemu *)t;
-    int rc = qemu_control(tq, VICC_POWER_OFF, err, errlen);
-    if (rc == 0)
-        rc = qemu_control(tq, VICC_POWER_ON, err, errlen);
-    if (rc == 0)
-        rc = qemu_get_atr(tq, atr, cap, atr_len, err, errlen);
-    return rc;
+    return vpcd_reset(&((struct transport_qemu *)t)->link, atr, cap, atr_len, err, errlen);
 }
 
 const struct transport_ops transport_qemu_ops = {

@@ -12,7 +12,10 @@ FW_MBED   := $(FW)/mbedtls-src
 FW_FETCHED:= $(FW_MBED)/.fetched
 FW_LD     := card/fw/icdup-card.ld
 FW_CPU    := -mcpu=cortex-m4 -mthumb -mfloat-abi=soft
+# -fstack-usage / -fcallgraph-info=su: a .su and a .ci file next to every object, read by
+# bench/footprint.sh (largest frame, deepest path through direct calls).
 FW_CFLAGS := $(CSTD) $(FW_CPU) -Os -g -ffunction-sections -fdata-sections -ffreestanding \
+             -fstack-usage -fcallgraph-info=su \
              -DMBEDTLS_CONFIG_FILE=\"mbedtls_card_config.h\" -DICDUP_FW_EMULATOR_RNG \
              -Icommon -Icard/core -Icard/hal -Icard/port -Icard/fw -I$(FW_MBED)/include
 # The modules card/port/mbedtls_card_config.h enables (the others compile to nothing anyway).

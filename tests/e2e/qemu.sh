@@ -4,7 +4,9 @@
 # (SELECT MF, GET DATA, GET CHALLENGE) on a volatile card; that without nvm= every open is a new
 # blank card (the NVM is QEMU RAM); icdup init and status on a file-backed card (nvm=FILE);
 # icdup clone with the QEMU card as source and a simulated card as destination and the reverse,
-# with equal public keys; the error messages (no ELF, no QEMU, QEMU exiting); no QEMU left
+# with equal public keys; a 100 KB file encrypted to a key generated on a file-backed QEMU card,
+# decrypted on it, and a wrong PIN refused; the serial: reader on QEMU's UART as a pty (-serial
+# pty: status, APDUs, bad baud rate, a vanished or silent tty); the error messages (no ELF, no QEMU, QEMU exiting); no QEMU left
 # running; and that the firmware heap check refuses an image that links malloc.
 # Usage: tests/e2e/qemu.sh BUILD_DIR   (binaries in BUILD_DIR/bin; the firmware is built with
 # make firmware when build/firmware/icdup-card.elf is missing)
@@ -81,6 +83,61 @@ run clone-s-to-q 0 "$icdup" clone --src "sim:$tmp/t.nvm" --dst "$Q,nvm=$tmp/q2.n
 has clone-s-to-q out "dst: imported the key"
 run status-q2 0 "$icdup" status --card "$Q,nvm=$tmp/q2.nvm"
 has status-q2 out "imported from card"
+
+# a file decrypted on the QEMU card (its key generated on it; nvm=FILE keeps it across opens)
+QF="$Q,nvm=$tmp/qf.nvm"
+run init-qf 0 "$icdup" init --card "$QF" --pin "$tmp/share1" --shares-count 1
+run gen-qf 0 "$icdup" keys generate --card "$QF" --pin "$tmp/share1"
+head -c 102400 /dev/urandom >"$tmp/data"
+run enc-qf 0 "$icdup" encrypt --to "$QF" "$tmp/data" "$tmp/data.icd"
+has enc-qf out "encrypted 102400 bytes"
+run dec-qf 0 "$icdup" decrypt --card "$QF" --pin "$tmp/share1" "$tmp/data.icd" "$tmp/data.out"
+has dec-qf out "decrypted 102400 bytes"
+if cmp -s "$tmp/data" "$tmp/data.out"; then ok "the QEMU card decrypts what was encrypted to it"
+else bad "decrypted file differs"; fi
+printf 'pin = 654321\n' >"$tmp/wrongpin"
+run dec-qf-wrong-pin 1 "$icdup" decrypt --card "$QF" --pin "$tmp/wrongpin" "$tmp/data.icd" \
+    "$tmp/w.out"
+has dec-qf-wrong-pin err "wrong PIN, 2 tries left"
+if [ ! -e "$tmp/w.out" ]; then ok "no output after the wrong PIN"; else
+  bad "output left after the wrong PIN"; fi
+
+# ---- serial: the firmware's UART on a pseudo-terminal (QEMU -serial pty), as a board's tty ---
+# start_pty NAME [QEMU-OPTION...]: starts QEMU running the firmware with its UART0 on a new pty;
+# sets qpid and pts (empty when QEMU did not say which pty it took).
+start_pty() {
+  local name=$1; shift
+  qemu-system-arm -M mps2-an386 -nographic -monitor none -kernel "$elf" -serial pty "$@" \
+    </dev/null >"$tmp/$name.qemu" 2>&1 &
+  qpid=$! pts=
+  for _ in $(seq 50); do
+    pts=$(sed -n 's|.*char device redirected to \(/dev/pts/[0-9]*\) (label serial0).*|\1|p' \
+          "$tmp/$name.qemu")
+    [ -n "$pts" ] && break
+    sleep 0.1
+  done
+  if [ -n "$pts" ]; then ok "QEMU ($name) took $pts"; else bad "QEMU gave no pty" "$tmp/$name.qemu"; fi
+}
+start_pty pty
+run serial-status 0 "$icdup" status --card "serial:$pts"
+has serial-status out "reader      serial:$pts"
+has serial-status out "life cycle  creation (01)"
+run serial-apdu 0 "$icdup" -v apdu --card "serial:$pts,baud=115200" "00 A4 00 04 02 3F00 00" \
+    "00 84 00 00 08"
+n9000=$(grep -c ' 90 00 (OK)$' "$tmp/serial-apdu.err")
+eq "serial: answers 9000" "$n9000" 2
+has serial-apdu out "62 0F 82 01 38 83 02 3F 00"
+run serial-baud 2 "$icdup" status --card "serial:$pts,baud=1234"
+has serial-baud err "baud rate 1234 not supported"
+kill "$qpid"; wait "$qpid" 2>/dev/null
+run serial-gone 1 "$icdup" status --card "serial:$pts"
+has serial-gone err "cannot open serial device $pts"
+run serial-not-tty 1 "$icdup" status --card "serial:/dev/null"
+has serial-not-tty err "/dev/null is not a serial device"
+start_pty stopped -S  # a stopped CPU: the tty is there, nothing answers
+run serial-silent 1 "$icdup" status --card "serial:$pts"
+has serial-silent err "serial device $pts did not answer within 5 s"
+kill "$qpid"; wait "$qpid" 2>/dev/null
 
 # ---- errors --------------------------------------------------------------------------------
 run no-elf 1 "$icdup" status --card "qemu:$tmp/missing.elf"
