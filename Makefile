@@ -113,7 +113,7 @@ demo: deps
 	bash scripts/demo.sh build/bin
 
 bench: deps
-	$(MAKE) --no-print-directory -j$(JOBS) VARIANT=release all $(BENCH_BINS)
+	$(MAKE) --no-print-directory -j$(JOBS) VARIANT=release all firmware $(BENCH_BINS)
 	bash bench/run.sh build/bin
 
 # ---- fuzzing: libFuzzer on the raw-APDU entry point ----------------------------------------
