@@ -48,20 +48,6 @@ struct transport_qemu {
     struct vpcd_link link; /* its name is "QEMU card ELF" */
 };
 
-static long qemu_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void qemu_sleep_ms(long ms)
-{
-    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* Finds the QEMU binary: $ICDUP_QEMU, or qemu-system-arm in PATH. */
 static int qemu_find_binary(char *out, size_t cap)
 {
@@ -256,7 +242,7 @@ static int qemu_spawn(struct transport_qemu *tq, const char *qemu, int port, con
 /* Connects to QEMU's serial port, retrying until it listens, QEMU exits or time is up. */
 static int qemu_connect(struct transport_qemu *tq, int port, char *err, size_t errlen)
 {
-    long deadline = qemu_now_ms() + QEMU_START_TIMEOUT_MS;
+    long deadline = vpcd_now_ms() + QEMU_START_TIMEOUT_MS;
     for (;;) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) {
@@ -278,13 +264,13 @@ static int qemu_connect(struct transport_qemu *tq, int port, char *err, size_t e
         close(fd);
         if (qemu_exited(tq, err, errlen))
             return TRANSPORT_E_OPEN;
-        if (qemu_now_ms() > deadline) {
+        if (vpcd_now_ms() > deadline) {
             snprintf(err, errlen, "QEMU running %s did not open its serial port "
                      "127.0.0.1:%d within %d s: %s", tq->elf, port,
                      QEMU_START_TIMEOUT_MS / 1000, strerror(e));
             return TRANSPORT_E_OPEN;
         }
-        qemu_sleep_ms(20);
+        vpcd_sleep_ms(20);
     }
 }
 

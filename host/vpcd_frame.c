@@ -12,14 +12,14 @@
 
 #define VPCD_SLICE_MS 500 /* poll slice while a peer_gone hook is watched */
 
-static long vpcd_now_ms(void)
+long vpcd_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long)ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
-static void vpcd_sleep_ms(long ms)
+void vpcd_sleep_ms(long ms)
 {
     struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {

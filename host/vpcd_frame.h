@@ -38,6 +38,10 @@ struct vpcd_link {
     uint8_t frame[2 + TRANSPORT_RAPDU_MAX]; /* outgoing frames and incoming payloads */
 };
 
+/* Monotonic milliseconds, and a sleep that resumes after signals (for the backends' waits). */
+long vpcd_now_ms(void);
+void vpcd_sleep_ms(long ms);
+
 /* Marks the link broken and writes "what (name)" to err, or the peer_gone description. */
 int vpcd_fail(struct vpcd_link *l, int code, char *err, size_t errlen, const char *what);
 
