@@ -271,6 +271,11 @@ void idb_close(struct idb *db)
     free(db);
 }
 
+const char *idb_path(const struct idb *db)
+{
+    return db->path;
+}
+
 int idb_schema_version(struct idb *db)
 {
     char err[256];

@@ -63,6 +63,9 @@ struct idb_record {
 int idb_open(const char *path, bool create, struct idb **out, char *err, size_t errlen);
 void idb_close(struct idb *db);
 
+/* The path the file was opened with. */
+const char *idb_path(const struct idb *db);
+
 /* The schema version of an open file. */
 int idb_schema_version(struct idb *db);
 

@@ -238,6 +238,18 @@ int issue_read_identity(struct idb *db, struct cardop *card, char *identity, siz
     return 0;
 }
 
+void issue_file_name(const char *identity, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *c = identity; *c != '\0' && n + 1 < cap; c++) {
+        bool ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
+                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || (*c == '.' && n > 0);
+        out[n++] = ok ? *c : '_'; /* no hidden file, no ".." */
+    }
+    if (cap > 0)
+        out[n] = '\0';
+}
+
 /* ---- card face and stripe --------------------------------------------------------------- */
 
 int issue_print(struct idb *db, const struct idb_record *r, const char *design,
@@ -310,6 +322,7 @@ struct issue_run {
     struct issue_result *res;
     struct idb_record rec;
     struct ct_type *type;
+    struct profile_apdu *steps; /* the expanded script, CT_MAX_STEPS entries */
     uint8_t lcs;
     char *err;
     size_t errlen;
@@ -524,48 +537,60 @@ static enum claim check_and_claim(struct issue_run *r, struct profile_apdu *step
     return CLAIM_OK;
 }
 
+/* Sets up r for the card behind card: buffers, the card's serial and life cycle. Returns 0 or
+ * -1 with a message; run_end is due either way. */
+static int run_begin(struct issue_run *r, const struct issue_params *p, struct cardop *card,
+                     struct issue_result *res, char *err, size_t errlen)
+{
+    memset(res, 0, sizeof *res);
+    *r = (struct issue_run){ .p = p, .card = card, .res = res, .err = err, .errlen = errlen };
+    r->type = calloc(1, sizeof *r->type);
+    r->steps = calloc(CT_MAX_STEPS, sizeof *r->steps);
+    if (r->type == NULL || r->steps == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    if (cardop_serial(card, res->serial) != 0 || cardop_life_cycle(card, &r->lcs) != 0) {
+        snprintf(err, errlen, "%s", card->err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Frees and wipes what run_begin and the run set up (the script holds PINs). */
+static void run_end(struct issue_run *r)
+{
+    if (r->steps != NULL) {
+        profile_wipe(r->steps, CT_MAX_STEPS);
+        free(r->steps);
+    }
+    free(r->type);
+    idb_record_wipe(&r->rec);
+}
+
 int issue_check(const struct issue_params *p, struct cardop *card, char *err, size_t errlen)
 {
     struct issue_result res;
-    memset(&res, 0, sizeof res);
-    struct issue_run r = { .p = p, .card = card, .res = &res, .err = err, .errlen = errlen };
-    r.type = calloc(1, sizeof *r.type);
-    struct profile_apdu *steps = calloc(CT_MAX_STEPS, sizeof *steps);
+    struct issue_run r;
     size_t n = 0;
     int rc = -1;
-    if (r.type == NULL || steps == NULL)
-        snprintf(err, errlen, "out of memory");
-    else if (cardop_serial(card, res.serial) != 0 || cardop_life_cycle(card, &r.lcs) != 0)
-        snprintf(err, errlen, "%s", card->err);
-    else if (idb_record_by_identity(p->db, p->identity, &r.rec, err, errlen) == IDB_OK)
-        rc = prepare_card(&r, steps, CT_MAX_STEPS, &n);
-    if (steps != NULL) {
-        profile_wipe(steps, CT_MAX_STEPS);
-        free(steps);
-    }
-    free(r.type);
-    idb_record_wipe(&r.rec);
+    if (run_begin(&r, p, card, &res, err, errlen) == 0 &&
+        idb_record_by_identity(p->db, p->identity, &r.rec, err, errlen) == IDB_OK)
+        rc = prepare_card(&r, r.steps, CT_MAX_STEPS, &n);
+    run_end(&r);
     return rc;
 }
 
 int issue_card(const struct issue_params *p, struct cardop *card, struct issue_result *res,
                char *err, size_t errlen)
 {
-    memset(res, 0, sizeof *res);
-    struct issue_run r = { .p = p, .card = card, .res = res, .err = err, .errlen = errlen };
-    r.type = calloc(1, sizeof *r.type);
-    struct profile_apdu *steps = calloc(CT_MAX_STEPS, sizeof *steps);
+    struct issue_run r;
     uint16_t sws[CT_MAX_STEPS] = { 0 };
     size_t n = 0, done = 0;
     int rc = -1;
-    if (r.type == NULL || steps == NULL) {
-        snprintf(err, errlen, "out of memory");
+    if (run_begin(&r, p, card, res, err, errlen) != 0)
         goto out;
-    }
-    if (cardop_serial(card, res->serial) != 0 || cardop_life_cycle(card, &r.lcs) != 0) {
-        snprintf(err, errlen, "%s", card->err);
-        goto out;
-    }
+    struct profile_apdu *steps = r.steps;
     if (idb_begin(p->db, err, errlen) != IDB_OK)
         goto out;
     enum claim claim = check_and_claim(&r, steps, CT_MAX_STEPS, &n);
@@ -610,11 +635,6 @@ print:
         }
     }
 out:
-    if (steps != NULL) {
-        profile_wipe(steps, CT_MAX_STEPS);
-        free(steps);
-    }
-    free(r.type);
-    idb_record_wipe(&r.rec);
+    run_end(&r);
     return rc;
 }

@@ -69,6 +69,10 @@ int issue_check(const struct issue_params *p, struct cardop *card, char *err, si
 int issue_read_identity(struct idb *db, struct cardop *card, char *identity, size_t cap,
                         char card_type[CT_NAME_MAX + 1], char *err, size_t errlen);
 
+/* An identity as a file name (reissuing file, card faces of a batch): characters other than
+ * letters, digits, '-', '_' and a '.' that is not first become '_'. out gets cap bytes. */
+void issue_file_name(const char *identity, char *out, size_t cap);
+
 /* Renders the card face and writes the stripe data of a record (either path may be NULL). */
 int issue_print(struct idb *db, const struct idb_record *r, const char *design,
                 const char *face_png, const char *stripe_file, char *err, size_t errlen);

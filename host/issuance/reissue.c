@@ -95,20 +95,50 @@ static void end_old_card(const struct reissue_params *p, const struct idb_record
                     p->issue.operator_name, e2, sizeof e2);
 }
 
+/* The record's current card is a card this reissue would make: report it, change nothing. */
+static void already_current(const struct idb_record *rec, struct reissue_result *res)
+{
+    res->already_done = true;
+    memcpy(res->issued.serial, rec->card_serial, IDB_SERIAL_LEN);
+    res->issued.issue_count = rec->issue_count;
+    snprintf(res->issued.card_type, sizeof res->issued.card_type, "%s", rec->card_type);
+}
+
+/* The reissuing file: the one given, else reissue-IDENTITY.json next to the issuance file. */
+static int reissue_file_path(const char *given, struct idb *db, const char *identity,
+                             char *out, size_t cap, char *err, size_t errlen)
+{
+    if (given != NULL) {
+        if ((size_t)snprintf(out, cap, "%s", given) < cap)
+            return 0;
+        snprintf(err, errlen, "the reissuing file's path is too long");
+        return -1;
+    }
+    char safe[IDB_IDENTITY_MAX + 1];
+    issue_file_name(identity, safe, sizeof safe);
+    const char *dbpath = idb_path(db), *slash = strrchr(dbpath, '/');
+    int dirlen = slash != NULL ? (int)(slash - dbpath) + 1 : 0;
+    if ((size_t)snprintf(out, cap, "%.*sreissue-%s.json", dirlen, dbpath, safe) < cap)
+        return 0;
+    snprintf(err, errlen, "the reissuing file's path is too long");
+    return -1;
+}
+
 int reissue_card(const struct reissue_params *p, struct cardop *new_card,
                  struct reissue_result *res, char *err, size_t errlen)
 {
     memset(res, 0, sizeof *res);
     struct idb *db = p->issue.db;
-    uint8_t old_serial[IDB_SERIAL_LEN];
-    bool have_old_serial = false;
+    const uint8_t *old_serial = res->old_serial;
     struct idb_record rec;
     memset(&rec, 0, sizeof rec);
     if (p->old_card != NULL) {
         uint8_t lcs = 0;
-        have_old_serial = cardop_serial(p->old_card, old_serial) == 0;
-        if (have_old_serial && cardop_life_cycle(p->old_card, &lcs) == 0 &&
-            lcs == LCS_TERMINATED) {
+        res->have_old_serial = cardop_serial(p->old_card, res->old_serial) == 0;
+        res->old_was_terminated = res->have_old_serial &&
+                                  cardop_life_cycle(p->old_card, &lcs) == 0 &&
+                                  lcs == LCS_TERMINATED;
+        if (res->old_was_terminated) {
             /* A terminated card answers only SELECT and GET DATA: find it by its serial. */
             if (idb_record_by_serial(db, old_serial, &rec, err, errlen) != IDB_OK) {
                 snprintf(err, errlen, "the old card is terminated and was not issued from "
@@ -144,18 +174,15 @@ int reissue_card(const struct reissue_params *p, struct cardop *new_card,
         snprintf(err, errlen, "%s", new_card->err);
         goto out;
     }
-    if (have_old_serial && memcmp(old_serial, new_serial, IDB_SERIAL_LEN) == 0) {
+    if (res->have_old_serial && memcmp(old_serial, new_serial, IDB_SERIAL_LEN) == 0) {
         snprintf(err, errlen, "the old and the new card are the same card");
         goto out;
     }
     /* A rerun after the new card was recorded: the new card is the current one already. */
     if (rec.issued && rec.has_serial &&
         memcmp(rec.card_serial, new_serial, IDB_SERIAL_LEN) == 0) {
-        res->already_done = true;
-        memcpy(res->issued.serial, rec.card_serial, IDB_SERIAL_LEN);
-        res->issued.issue_count = rec.issue_count;
-        snprintf(res->issued.card_type, sizeof res->issued.card_type, "%s", rec.card_type);
-        if (p->old_card != NULL && have_old_serial)
+        already_current(&rec, res);
+        if (p->old_card != NULL && res->have_old_serial)
             end_old_card(p, &rec, old_serial, res);
         rc = 0;
         goto out;
@@ -163,12 +190,9 @@ int reissue_card(const struct reissue_params *p, struct cardop *new_card,
     /* An old card that is no longer the record's current card was replaced already (by an
      * earlier run that was interrupted before it terminated the card, or by an earlier
      * reissue): only terminate it. */
-    if (have_old_serial && rec.has_serial &&
+    if (res->have_old_serial && rec.has_serial &&
         memcmp(rec.card_serial, old_serial, IDB_SERIAL_LEN) != 0 && rec.issued) {
-        res->already_done = true;
-        memcpy(res->issued.serial, rec.card_serial, IDB_SERIAL_LEN);
-        res->issued.issue_count = rec.issue_count;
-        snprintf(res->issued.card_type, sizeof res->issued.card_type, "%s", rec.card_type);
+        already_current(&rec, res);
         end_old_card(p, &rec, old_serial, res);
         rc = 0;
         goto out;
@@ -186,12 +210,14 @@ int reissue_card(const struct reissue_params *p, struct cardop *new_card,
          * refused reissue leaves the old card the record's valid one. */
         if (issue_check(&ip, new_card, err, errlen) != 0)
             goto out;
-        if (write_reissue_file(p->reissue_file, &rec, have_old_serial ? old_serial : NULL,
-                               err, errlen) != 0)
+        if (reissue_file_path(p->reissue_file, db, rec.identity, res->reissue_file,
+                              sizeof res->reissue_file, err, errlen) != 0 ||
+            write_reissue_file(res->reissue_file, &rec,
+                               res->have_old_serial ? old_serial : NULL, err, errlen) != 0)
             goto out;
-        char detail[256];
+        char detail[ATOMICFILE_PATH_MAX + 64];
         snprintf(detail, sizeof detail, "%s; record extracted to %s",
-                 p->old_card != NULL ? "card returned" : "card lost", p->reissue_file);
+                 p->old_card != NULL ? "card returned" : "card lost", res->reissue_file);
         if (idb_begin(db, err, errlen) != IDB_OK)
             goto out;
         /* Only the current card's record may be reset: the read above was outside the lock. */
@@ -206,8 +232,8 @@ int reissue_card(const struct reissue_params *p, struct cardop *new_card,
         if (st == IDB_OK)
             st = idb_record_mark_unissued(db, rec.id, err, errlen);
         if (st == IDB_OK)
-            st = idb_history_add(db, rec.id, "reissue", have_old_serial ? old_serial : NULL,
-                                 "original", rec.card_type, detail, p->issue.operator_name,
+            st = idb_history_add(db, rec.id, "reissue",
+                                 res->have_old_serial ? old_serial : NULL, "original", rec.card_type, detail, p->issue.operator_name,
                                  err, errlen);
         if (st == IDB_OK)
             st = idb_commit(db, err, errlen);
@@ -220,7 +246,7 @@ int reissue_card(const struct reissue_params *p, struct cardop *new_card,
     if (issue_card(&ip, new_card, &res->issued, err, errlen) != 0)
         goto out;
     if (p->old_card != NULL) {
-        end_old_card(p, &rec, have_old_serial ? old_serial : NULL, res);
+        end_old_card(p, &rec, res->have_old_serial ? old_serial : NULL, res);
     } else {
         snprintf(res->old_note, sizeof res->old_note, "the old card is lost");
     }

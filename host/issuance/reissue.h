@@ -12,19 +12,25 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "atomicfile.h"
 #include "card_ops.h"
 #include "issue.h"
 
 struct reissue_params {
     struct issue_params issue;     /* identity: NULL to read it from the old card */
     struct cardop *old_card;       /* NULL: the card is lost (issue.identity given) */
-    const char *reissue_file;      /* where the record is extracted (JSON, mode 0600) */
+    const char *reissue_file;      /* where the record is extracted (JSON, mode 0600); NULL:
+                                      reissue-IDENTITY.json next to the issuance file */
 };
 
 struct reissue_result {
     struct issue_result issued;
     char identity[IDB_IDENTITY_MAX + 1];
     bool already_done;             /* the old card had been replaced before this run */
+    bool have_old_serial;          /* the old card answered its serial */
+    uint8_t old_serial[IDB_SERIAL_LEN];
+    bool old_was_terminated;       /* the old card was terminated before this run */
+    char reissue_file[ATOMICFILE_PATH_MAX]; /* where the record was extracted ("" if not) */
     bool old_terminated;           /* the old card is terminated now */
     char old_note[CARDOP_ERR_LEN];   /* why the old card was not terminated, when it was not */
 };

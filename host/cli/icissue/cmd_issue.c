@@ -283,64 +283,6 @@ out:
 
 /* ---- reissue ---------------------------------------------------------------------------- */
 
-/* identity with the characters a file name should not carry replaced by '_'. */
-static void file_safe(const char *identity, char *out, size_t cap)
-{
-    size_t n = 0;
-    for (const char *c = identity; *c != '\0' && n + 1 < cap; c++) {
-        bool ok = (*c >= 'A' && *c <= 'Z') || (*c >= 'a' && *c <= 'z') ||
-                  (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.';
-        if (n == 0 && *c == '.')
-            ok = false; /* no hidden file, no ".." */
-        out[n++] = ok ? *c : '_';
-    }
-    out[n] = '\0';
-}
-
-/* The default reissuing file: reissue-IDENTITY.json in the directory of the issuance file. */
-static int default_reissue_file(const char *dbpath, const char *identity, char **out)
-{
-    char safe[IDB_IDENTITY_MAX + 1];
-    file_safe(identity, safe, sizeof safe);
-    const char *slash = strrchr(dbpath, '/');
-    size_t dirlen = slash != NULL ? (size_t)(slash - dbpath) + 1 : 0;
-    size_t cap = dirlen + strlen(safe) + sizeof "reissue-.json";
-    *out = malloc(cap);
-    if (*out == NULL)
-        return -1;
-    snprintf(*out, cap, "%.*sreissue-%s.json", (int)dirlen, dbpath, safe);
-    return 0;
-}
-
-/* What the old card tells before the reissue: its serial, life cycle and, when it can be
- * found, the identity it was issued for (read from the card, else by its serial). */
-struct old_card_info {
-    bool have_serial;
-    uint8_t serial[IDB_SERIAL_LEN];
-    bool was_terminated;
-    char identity[IDB_IDENTITY_MAX + 1]; /* "" when unknown */
-};
-
-static void probe_old_card(struct idb *db, struct cardop *c, struct old_card_info *o)
-{
-    memset(o, 0, sizeof *o);
-    uint8_t lcs = 0;
-    o->have_serial = cardop_serial(c, o->serial) == 0;
-    o->was_terminated = cardop_life_cycle(c, &lcs) == 0 && lcs == LCS_TERMINATED;
-    char err[512];
-    if (!o->was_terminated &&
-        issue_read_identity(db, c, o->identity, sizeof o->identity, NULL, err, sizeof err) == 0)
-        return;
-    o->identity[0] = '\0';
-    struct idb_record *r = calloc(1, sizeof *r);
-    if (r != NULL && o->have_serial &&
-        idb_record_by_serial(db, o->serial, r, err, sizeof err) == IDB_OK)
-        snprintf(o->identity, sizeof o->identity, "%s", r->identity);
-    if (r != NULL)
-        idb_record_wipe(r);
-    free(r);
-}
-
 int icissue_cmd_reissue(int argc, char **argv)
 {
     const char *dbopt = NULL, *identity = NULL, *from = NULL, *to = NULL, *design = NULL,
@@ -382,11 +324,9 @@ int icissue_cmd_reissue(int argc, char **argv)
     struct secrets issuer;
     if ((rc = icissue_load_issuer("reissue", secrets_file, &issuer)) != 0)
         return rc;
-    const char *dbpath = icissue_db_path(dbopt);
     struct idb *db = NULL;
     struct transport *told = NULL, *tnew = NULL;
-    char *rfile_buf = NULL;
-    rc = icissue_open_db("reissue", dbpath, &db);
+    rc = icissue_open_db("reissue", icissue_db_path(dbopt), &db);
     if (rc == 0 && from != NULL)
         rc = cli_open_named("reissue", from, "--from-card", &told);
     if (rc == 0)
@@ -396,21 +336,6 @@ int icissue_cmd_reissue(int argc, char **argv)
     struct cardop cold, cnew;
     cardop_init(&cold, told, "old card");
     cardop_init(&cnew, tnew, "new card");
-    struct old_card_info old;
-    memset(&old, 0, sizeof old);
-    if (told != NULL)
-        probe_old_card(db, &cold, &old);
-    if (rfile == NULL) {
-        /* The identity names the file: the one given, else the one the old card leads to.
-         * When neither is known reissue_card fails before it writes anything. */
-        const char *who = identity != NULL ? identity : old.identity[0] ? old.identity
-                                                                        : "unknown";
-        if (default_reissue_file(dbpath, who, &rfile_buf) != 0) {
-            rc = icissue_fail("reissue", "out of memory");
-            goto out;
-        }
-        rfile = rfile_buf;
-    }
     struct reissue_params p = {
         .issue = {
             .db = db,
@@ -437,8 +362,8 @@ int icissue_cmd_reissue(int argc, char **argv)
     }
     char serial[2 * IDB_SERIAL_LEN + 1], oserial[2 * IDB_SERIAL_LEN + 1] = "";
     icissue_serial_hex(res.issued.serial, serial);
-    if (old.have_serial)
-        icissue_serial_hex(old.serial, oserial);
+    if (res.have_old_serial)
+        icissue_serial_hex(res.old_serial, oserial);
     if (res.already_done) {
         printf("%s was reissued already: card %s is its current card, issuance count %u\n",
                res.identity, serial, res.issued.issue_count);
@@ -448,7 +373,7 @@ int icissue_cmd_reissue(int argc, char **argv)
                    "interrupted: recorded now\n");
         printf("reissued %s on card %s: issuance count %u\n", res.identity, serial,
                res.issued.issue_count);
-        printf("record extracted to %s\n", rfile);
+        printf("record extracted to %s\n", res.reissue_file);
         print_outputs(face, stripe);
     }
     rc = 0;
@@ -456,7 +381,7 @@ int icissue_cmd_reissue(int argc, char **argv)
         printf("old card: lost, not terminated\n");
     } else if (res.old_terminated) {
         printf("old card%s%s: %s\n", oserial[0] ? " " : "", oserial,
-               old.was_terminated ? "terminated already" : "terminated");
+               res.old_was_terminated ? "terminated already" : "terminated");
     } else {
         printf("old card%s%s: not terminated: %s\n", oserial[0] ? " " : "", oserial,
                res.old_note[0] ? res.old_note : "no reason given");
@@ -471,7 +396,6 @@ out:
     transport_close(tnew);
     idb_close(db);
     secrets_wipe(&issuer);
-    free(rfile_buf);
     return rc;
 }
 
@@ -667,7 +591,7 @@ int icissue_cmd_batch(int argc, char **argv)
         snprintf(uri, urimax, "%.*s%lu%s", (int)ph_at, pool, first + i, pool + ph_at + ph_len);
         if (faces != NULL) {
             char safe[IDB_IDENTITY_MAX + 1];
-            file_safe(id, safe, sizeof safe);
+            issue_file_name(id, safe, sizeof safe);
             snprintf(face, facemax, "%s/%s.png", faces, safe);
         }
         struct batch_failure *fl = &fails[nfail];
