@@ -38,7 +38,7 @@ ICDUP_SRC  := $(wildcard host/cli/icdup/*.c)
 ICISSUE_SRC:= $(wildcard host/cli/icissue/*.c)
 SUPPORT_SRC:= $(wildcard tests/support/*.c)
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
-BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_SRC  := $(wildcard bench/bench_*.c)
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
 LIBCORE := $(OUT)/lib/libcore.a
@@ -99,7 +99,8 @@ $(BIN)/pn532emu: $(call objs,$(wildcard tests/pn532emu/*.c)) $(LIBS)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 tests: $(PROGS) $(UNIT_BINS) $(BIN)/pn532emu
-tests: build/firmware/icdup-card.elf   # tests/e2e/qemu.sh (card/fw/firmware.mk)
+tests: build/firmware/icdup-card.elf build/firmware/icdup-card-bench.elf $(BIN)/bench_fw
+# (tests/e2e/qemu.sh: the firmware, and its budget measured by bench_fw on the bench image)
 
 # ---- top-level flows ---------------------------------------------------------------------
 check: deps
@@ -113,7 +114,7 @@ demo: deps
 	bash scripts/demo.sh build/bin
 
 bench: deps
-	$(MAKE) --no-print-directory -j$(JOBS) VARIANT=release all firmware $(BENCH_BINS)
+	$(MAKE) --no-print-directory -j$(JOBS) VARIANT=release all firmware firmware-bench $(BENCH_BINS)
 	bash bench/run.sh build/bin
 
 # ---- fuzzing: libFuzzer on the raw-APDU entry point ----------------------------------------

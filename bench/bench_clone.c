@@ -16,6 +16,7 @@
 
 #include "dup.h"
 #include "profile.h"
+#include "fx_secrets.h"
 #include "secrets.h"
 #include "sim_card.h"
 #include "transport.h"
@@ -101,16 +102,7 @@ static struct secrets g_sec;
 
 static void make_secrets(void)
 {
-    secrets_init(&g_sec);
-    static const char *const pins[3] = { "123456", "12345678", "87654321" };
-    struct secret_pin *p[3] = { &g_sec.pin, &g_sec.puk, &g_sec.admin };
-    for (int i = 0; i < 3; i++) {
-        p[i]->len = strlen(pins[i]);
-        memcpy(p[i]->v, pins[i], p[i]->len);
-    }
-    for (unsigned i = 0; i < SHARES; i++)
-        for (unsigned j = 0; j < 32; j++)
-            g_sec.share[i][j] = (uint8_t)(0x11 * (i + 1) + 7 * j + 1);
+    fx_secrets(&g_sec, SHARES, 0x11);
 }
 
 static int init_card(struct transport *t)

@@ -47,8 +47,12 @@ echo "decrypt_pso $(grep -c '^> 00 2A 80 86' "$work/trace")" | tee -a "$out"
 # The card firmware's footprint (flash, RAM, stack) from its map file and -fstack-usage output.
 [ -f build/firmware/icdup-card.map ] || make --no-print-directory firmware >/dev/null
 bash bench/footprint.sh | tee -a "$out"
+# Instructions per card operation on the bench image under QEMU -icount shift=0 (bench_fw.c).
+[ -f build/firmware/icdup-card-bench.elf ] || make --no-print-directory firmware-bench >/dev/null
+"$bin/bench_fw" build/firmware/icdup-card-bench.elf | tee -a "$out"
 val() { awk -v k="$1" '$1 == k { print $2 }' "$out"; }
 kib() { awk -v b="$(val "$1")" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
+mi() { awk -v b="$(val "fw_insn_$1")" 'BEGIN { if (b >= 1e6) printf "%.2f M", b / 1e6; else printf "%.1f k", b / 1e3 }'; }
 {
   echo "# Performance"
   echo
@@ -79,6 +83,13 @@ kib() { awk -v b="$(val "$1")" 'BEGIN { printf "%.1f KiB", b / 1024 }'; }
   echo "| Firmware flash (text + rodata + .data image): mbedtls / card core / firmware glue / newlib+libgcc | $(kib fw_flash_total_bytes): $(kib fw_flash_mbedtls_bytes) / $(kib fw_flash_core_bytes) / $(kib fw_flash_fw_bytes) / $(kib fw_flash_libc_bytes) | ≤ 64 KiB |"
   echo "| Firmware RAM (stack region + data + bss): stack / card core (of it the mbedtls buffer) / firmware glue / mbedtls | $(kib fw_ram_total_bytes): $(kib fw_ram_stack_region_bytes) / $(kib fw_ram_core_bytes) ($(kib fw_ram_mbedtls_heap_bytes)) / $(kib fw_ram_fw_bytes) / $(val fw_ram_mbedtls_bytes) B | ≤ 16 KiB |"
   echo "| Firmware stack: largest frame; deepest path, direct calls (lower bound) / any indirect target (upper estimate) | $(val fw_stack_largest_frame_bytes) B (\`$(val fw_stack_largest_frame_function)\`); $(val fw_stack_direct_path_bytes) / $(val fw_stack_upper_path_bytes) B | within the stack region |"
+  echo "| Firmware stack and mbedtls heap peaks after a clone's operations and deciphers (painted regions, bench image) | stack $(val fw_stack_peak_bytes) of $(val fw_stack_size_bytes) B; heap $(val fw_heap_peak_bytes) of $(val fw_heap_size_bytes) B | inside the regions |"
+  echo "| Firmware instructions (QEMU -icount shift=0): bare mbedtls P-256 key generation / ECDH | $(mi prim_keygen) / $(mi prim_ecdh) | (reference) |"
+  echo "| Firmware instructions per card operation: PIN verify / share set (completing the group) | $(mi verify) / $(mi share) | |"
+  echo "| Same: key generation / binding key, against the bare key generation | $(mi keygen) / $(mi binding) = $(val fw_ratio_keygen)× / $(val fw_ratio_binding)× | ≤ 1.10× |"
+  echo "| Same: bound export, against key generation + ECDH | $(mi export) = $(val fw_ratio_export)× | ≤ 1.10× |"
+  echo "| Same: import of a bound blob, against ECDH + key generation (the public point is recomputed) | $(mi import) = $(val fw_ratio_import)× | ≤ 1.10× |"
+  echo "| Same: decipher, against ECDH | $(mi decipher) = $(val fw_ratio_decipher)× | ≤ 1.10× |"
   echo
   echo "The write count covers journal body, commit record, the apply and the invalidation"
   echo "(see nvm.md). The socket figure includes the vpcd framing and both TCP directions."

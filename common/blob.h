@@ -42,7 +42,8 @@ struct blob_header {
 /* Deterministic core of the export (the caller draws nonce and ephemeral key): wraps scalar
  * under kek into out. h gives version, key type, key reference, attrs (must be BLOB_VERSION,
  * BLOB_KEY_TYPE_EC_P256, BLOB_KEY_REF, and BLOB_ATTR_BOUND exactly when h->bound), KCV, serial,
- * export count, bound and nonce; h->src_eph_pub is ignored and computed from eph_priv.
+ * export count, bound and nonce; when bound, h->src_eph_pub is the public point of eph_priv
+ * (ec_keygen gives both; it is not recomputed, so a mismatch makes a blob no card opens).
  * eph_priv and dst_bind_pub are required iff h->bound (NULL otherwise).
  * Returns CARD_OK with *out_len = 86 or 151 bytes written; CARD_E_WRONG_DATA when dst_bind_pub
  * is not a valid point or eph_priv not a valid scalar; CARD_E_INTERNAL for an inconsistent

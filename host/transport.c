@@ -401,6 +401,21 @@ int transport_exchange(struct transport *t, const uint8_t *capdu, size_t len, ui
     return transport_exchange_plain(t, capdu, len, rapdu, cap, rlen, err, errlen);
 }
 
+int transport_vendor(struct transport *t, uint8_t code, uint8_t *out, size_t cap, size_t *len,
+                     char *err, size_t errlen)
+{
+    if (t == NULL || out == NULL || len == NULL || code < 0x80) {
+        transport_set_err(err, errlen, "internal error: bad arguments to transport_vendor");
+        return TRANSPORT_E_ARG;
+    }
+    if (t->ops->vendor == NULL) {
+        transport_set_err(err, errlen, "this reader has no vendor controls (only the card "
+                          "firmware on qemu: and serial: has)");
+        return TRANSPORT_E_ARG;
+    }
+    return t->ops->vendor(t, code, out, cap, len, err, errlen);
+}
+
 int transport_reset(struct transport *t, uint8_t *atr, size_t cap, size_t *atr_len, char *err,
                     size_t errlen)
 {

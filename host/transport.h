@@ -59,6 +59,10 @@ struct transport_ops {
                  size_t errlen);
     /* Releases everything open allocated, including t itself. */
     void (*close)(struct transport *t);
+    /* Optional (NULL: none): a vendor control of the card firmware and its answer (qemu:,
+     * serial:; see transport_vendor). */
+    int (*vendor)(struct transport *t, uint8_t code, uint8_t *out, size_t cap, size_t *len,
+                  char *err, size_t errlen);
 };
 
 /* The backends (host/transport_<scheme>.c), listed in the table in transport.c. */
@@ -106,6 +110,12 @@ int transport_exchange(struct transport *t, const uint8_t *capdu, size_t len, ui
  * or an error. */
 int transport_reset(struct transport *t, uint8_t *atr, size_t cap, size_t *atr_len, char *err,
                     size_t errlen);
+
+/* Sends a vendor control (code >= 0x80) of the framing the card firmware speaks and returns
+ * its answer (docs/firmware.md: 80 = the firmware's measurements). TRANSPORT_E_ARG when the
+ * reader has no such channel (only qemu: and serial: have). */
+int transport_vendor(struct transport *t, uint8_t code, uint8_t *out, size_t cap, size_t *len,
+                     char *err, size_t errlen);
 
 /* Traces every APDU and response of t to f (NULL: off), redacting secrets. */
 void transport_set_trace(struct transport *t, FILE *f);

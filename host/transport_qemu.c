@@ -1,4 +1,4 @@
-/* qemu:PATH-TO-ELF[,nvm=FILE] — the card firmware (make firmware) running in QEMU's mps2-an386,
+/* qemu:PATH-TO-ELF[,nvm=FILE][,icount=SHIFT] — the card firmware (make firmware) running in QEMU's mps2-an386,
  * its UART0 on a loopback TCP port, spoken to with the icsim framing (see docs/firmware.md):
  * every message is a 2-byte big-endian length then the payload; a 1-byte payload is a control
  * (00 power off, 01 power on, 02 reset, 04 get ATR), a longer one an APDU.
@@ -173,9 +173,10 @@ static int qemu_opt_escape(char *out, size_t cap, const char *prefix, const char
 }
 
 /* Starts QEMU serving its UART0 on port. Returns 0 (tq->pid set) or -1 with errno. */
-static int qemu_spawn(struct transport_qemu *tq, const char *qemu, int port, const char *nvm)
+static int qemu_spawn(struct transport_qemu *tq, const char *qemu, int port, const char *nvm,
+                      int icount)
 {
-    char serial[96], machine[64], object[4200];
+    char serial[96], machine[64], object[4200], shift[32];
     snprintf(serial, sizeof serial, "tcp:127.0.0.1:%d,server=on,wait=on,nodelay=on", port);
     snprintf(machine, sizeof machine, "mps2-an386%s", nvm ? ",memory-backend=icdup-nvm" : "");
     if (nvm != NULL) {
@@ -202,6 +203,11 @@ static int qemu_spawn(struct transport_qemu *tq, const char *qemu, int port, con
     if (nvm != NULL) {
         argv[a++] = "-object";
         argv[a++] = object;
+    }
+    if (icount >= 0) {
+        snprintf(shift, sizeof shift, "shift=%d", icount);
+        argv[a++] = "-icount";
+        argv[a++] = shift;
     }
     argv[a] = NULL;
 
@@ -274,12 +280,42 @@ static int qemu_connect(struct transport_qemu *tq, int port, char *err, size_t e
     }
 }
 
+/* The options after the ELF: ",nvm=FILE" and ",icount=SHIFT" (QEMU's -icount shift: every
+ * instruction takes 2^SHIFT ns of virtual time, which the firmware's timer measures; bench/). */
+static int qemu_parse_options(const char *opts, char *nvm, size_t nvm_cap, bool *have_nvm,
+                              int *icount)
+{
+    while (opts != NULL && *opts == ',') {
+        const char *val = strchr(opts, '=');
+        const char *end = strchr(opts + 1, ',');
+        size_t len = end != NULL ? (size_t)(end - opts - 1) : strlen(opts + 1);
+        if (val == NULL || (end != NULL && val > end) || val[1] == '\0' || val + 1 == end)
+            return -1;
+        size_t vlen = len - (size_t)(val - opts);
+        if (strncmp(opts + 1, "nvm=", 4) == 0 && vlen < nvm_cap) {
+            memcpy(nvm, val + 1, vlen);
+            nvm[vlen] = '\0';
+            *have_nvm = true;
+        } else if (strncmp(opts + 1, "icount=", 7) == 0 && vlen <= 2) {
+            char *e;
+            long v = strtol(val + 1, &e, 10);
+            if (e != val + 1 + vlen || v < 0 || v > 10)
+                return -1;
+            *icount = (int)v;
+        } else {
+            return -1;
+        }
+        opts = end;
+    }
+    return 0;
+}
+
 static int transport_qemu_open(const char *rest, struct transport **out, char *err,
                                size_t errlen)
 {
     if (rest == NULL || rest[0] == '\0' || rest[0] == ',') {
         snprintf(err, errlen, "reader URI qemu:%.200s is not of the form "
-                 "qemu:PATH-TO-ELF[,nvm=FILE]", rest != NULL ? rest : "");
+                 "qemu:PATH-TO-ELF[,nvm=FILE][,icount=SHIFT]", rest != NULL ? rest : "");
         return TRANSPORT_E_URI;
     }
     struct transport_qemu *tq = calloc(1, sizeof *tq);
@@ -298,16 +334,12 @@ static int transport_qemu_open(const char *rest, struct transport **out, char *e
     size_t elen = comma != NULL ? (size_t)(comma - rest) : strlen(rest);
     char nvm[4096];
     bool have_nvm = false;
-    if (comma != NULL) {
-        if (strncmp(comma + 1, "nvm=", 4) != 0 || comma[5] == '\0' ||
-            strlen(comma + 5) >= sizeof nvm) {
-            snprintf(err, errlen, "reader URI qemu:%.200s: unknown option \"%.40s\" (only "
-                     "nvm=FILE)", rest, comma + 1);
-            free(tq);
-            return TRANSPORT_E_URI;
-        }
-        snprintf(nvm, sizeof nvm, "%s", comma + 5);
-        have_nvm = true;
+    int icount = -1;
+    if (qemu_parse_options(comma, nvm, sizeof nvm, &have_nvm, &icount) != 0) {
+        snprintf(err, errlen, "reader URI qemu:%.200s: bad option \"%.40s\" (nvm=FILE, "
+                 "icount=0..10)", rest, comma + 1);
+        free(tq);
+        return TRANSPORT_E_URI;
     }
     if (elen >= sizeof tq->elf) {
         snprintf(err, errlen, "firmware path too long");
@@ -341,7 +373,7 @@ static int transport_qemu_open(const char *rest, struct transport **out, char *e
             snprintf(err, errlen, "cannot find a free loopback port: %s", strerror(errno));
             break;
         }
-        if (qemu_spawn(tq, qemu, port, have_nvm ? nvm : NULL) != 0) {
+        if (qemu_spawn(tq, qemu, port, have_nvm ? nvm : NULL, icount) != 0) {
             snprintf(err, errlen, "cannot start %s: %s", qemu, strerror(errno));
             break;
         }
@@ -376,13 +408,20 @@ static int transport_qemu_reset(struct transport *t, uint8_t *atr, size_t cap, s
     return vpcd_reset(&((struct transport_qemu *)t)->link, atr, cap, atr_len, err, errlen);
 }
 
+static int transport_qemu_vendor(struct transport *t, uint8_t code, uint8_t *out, size_t cap,
+                                 size_t *len, char *err, size_t errlen)
+{
+    return vpcd_vendor(&((struct transport_qemu *)t)->link, code, out, cap, len, err, errlen);
+}
+
 const struct transport_ops transport_qemu_ops = {
     .scheme = "qemu",
-    .synopsis = "qemu:ELF[,nvm=FILE]",
+    .synopsis = "qemu:ELF[,nvm=FILE][,icount=SHIFT]",
     .description = "the card firmware (make firmware) in qemu-system-arm mps2-an386; "
-                   "nvm=FILE keeps its NVM across runs",
+                   "nvm=FILE keeps its NVM across runs; icount=0 counts instructions",
     .open = transport_qemu_open,
     .transmit = transport_qemu_transmit,
     .reset = transport_qemu_reset,
     .close = transport_qemu_close,
+    .vendor = transport_qemu_vendor,
 };

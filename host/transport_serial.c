@@ -171,6 +171,12 @@ static int transport_serial_reset(struct transport *t, uint8_t *atr, size_t cap,
     return vpcd_reset(&((struct transport_serial *)t)->link, atr, cap, atr_len, err, errlen);
 }
 
+static int transport_serial_vendor(struct transport *t, uint8_t code, uint8_t *out, size_t cap,
+                                 size_t *len, char *err, size_t errlen)
+{
+    return vpcd_vendor(&((struct transport_serial *)t)->link, code, out, cap, len, err, errlen);
+}
+
 const struct transport_ops transport_serial_ops = {
     .scheme = "serial",
     .synopsis = "serial:TTY[,baud=N]",
@@ -179,4 +185,5 @@ const struct transport_ops transport_serial_ops = {
     .transmit = transport_serial_transmit,
     .reset = transport_serial_reset,
     .close = transport_serial_close,
+    .vendor = transport_serial_vendor,
 };

@@ -167,27 +167,35 @@ static int vpcd_control(struct vpcd_link *l, uint8_t code, char *err, size_t err
     return vpcd_send_msg(l, &code, 1, err, errlen);
 }
 
-static int vpcd_get_atr(struct vpcd_link *l, uint8_t *atr, size_t cap, size_t *atr_len,
-                        char *err, size_t errlen)
+/* Sends a control that is answered and copies the answer (at most max bytes, else the peer
+ * broke the protocol; more than cap: the caller's buffer is too small). what names the answer. */
+static int vpcd_ask(struct vpcd_link *l, uint8_t code, uint8_t *out, size_t cap, size_t *len,
+                    size_t max, const char *what, char *err, size_t errlen)
 {
-    int rc = vpcd_control(l, VPCD_GET_ATR, err, errlen);
+    int rc = vpcd_control(l, code, err, errlen);
     size_t n = 0;
     if (rc == 0)
         rc = vpcd_recv_msg(l, &n, err, errlen);
     if (rc != 0)
         return rc;
-    if (n > TRANSPORT_ATR_MAX) {
-        char what[96];
-        snprintf(what, sizeof what, "protocol error: ATR of %zu bytes", n);
-        return vpcd_fail(l, TRANSPORT_E_PROTOCOL, err, errlen, what);
+    if (n > max) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "protocol error: %s of %zu bytes", what, n);
+        return vpcd_fail(l, TRANSPORT_E_PROTOCOL, err, errlen, msg);
     }
     if (n > cap) {
-        snprintf(err, errlen, "ATR of %zu bytes does not fit the %zu-byte buffer", n, cap);
+        snprintf(err, errlen, "%s of %zu bytes does not fit the %zu-byte buffer", what, n, cap);
         return TRANSPORT_E_SPACE;
     }
-    memcpy(atr, l->frame, n);
-    *atr_len = n;
+    memcpy(out, l->frame, n);
+    *len = n;
     return 0;
+}
+
+static int vpcd_get_atr(struct vpcd_link *l, uint8_t *atr, size_t cap, size_t *atr_len,
+                        char *err, size_t errlen)
+{
+    return vpcd_ask(l, VPCD_GET_ATR, atr, cap, atr_len, TRANSPORT_ATR_MAX, "ATR", err, errlen);
 }
 
 int vpcd_power_on(struct vpcd_link *l, char *err, size_t errlen)
@@ -227,6 +235,12 @@ int vpcd_transmit(struct vpcd_link *l, const uint8_t *capdu, size_t len, uint8_t
     memcpy(rapdu, l->frame, n);
     *rlen = n;
     return 0;
+}
+
+int vpcd_vendor(struct vpcd_link *l, uint8_t code, uint8_t *out, size_t cap, size_t *len,
+                char *err, size_t errlen)
+{
+    return vpcd_ask(l, code, out, cap, len, 0xFFFFu, "vendor control answer", err, errlen);
 }
 
 int vpcd_reset(struct vpcd_link *l, uint8_t *atr, size_t cap, size_t *atr_len, char *err,

@@ -58,6 +58,11 @@ int vpcd_power_on(struct vpcd_link *l, char *err, size_t errlen);
 /* The struct transport_ops transmit and reset of a framed transport. */
 int vpcd_transmit(struct vpcd_link *l, const uint8_t *capdu, size_t len, uint8_t *rapdu,
                   size_t cap, size_t *rlen, char *err, size_t errlen);
+/* A vendor control of the card firmware (code 0x80 and up, docs/firmware.md) and its answer.
+ * The simulator ignores such controls: its link would wait for timeout_ms. */
+int vpcd_vendor(struct vpcd_link *l, uint8_t code, uint8_t *out, size_t cap, size_t *len,
+                char *err, size_t errlen);
+
 int vpcd_reset(struct vpcd_link *l, uint8_t *atr, size_t cap, size_t *atr_len, char *err,
                size_t errlen);
 

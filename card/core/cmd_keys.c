@@ -314,6 +314,8 @@ int cmd_export_wrapped(struct card *card, const struct capdu *cmd, struct rapdu 
         memcpy(h.kcv, k.kcv, KCV_LEN);
         memcpy(h.src_serial, rec.serial, sizeof h.src_serial);
         h.export_count = k.st.export_count == 0xFFFF ? 0xFFFF : (uint16_t)(k.st.export_count + 1);
+        if (bound)
+            memcpy(h.src_eph_pub, eph + EC_PRIV_LEN, sizeof h.src_eph_pub);
         rc = blob_wrap(k.kek, &h, bound ? eph : NULL, bound ? cmd->data : NULL, kp,
                        rsp->data + rsp->len, rsp->cap - rsp->len, &blob_len);
     }

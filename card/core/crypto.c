@@ -77,16 +77,50 @@ void crypto_rng_free(struct crypto_rng *r)
 static unsigned char crypto_heap[CARD_MBEDTLS_HEAP];
 static bool crypto_heap_ready;
 
+/* High-water mark by painting: after mbedtls_memory_buffer_alloc_init (which zeroes the buffer
+ * and writes one block header at its start) the free space is filled with a pattern. The
+ * allocator never reads free space, calloc zeroes what it hands out and every split writes a
+ * header, so the last byte that no longer holds the pattern ends the most ever used. The first
+ * CRYPTO_HEAP_HEAD bytes are left alone: they hold the allocator's header (32 bytes on a 32-bit
+ * core). */
+#define CRYPTO_HEAP_PAINT 0xA5u
+#define CRYPTO_HEAP_HEAD 64u
+
 void crypto_platform_init(void)
 {
     if (crypto_heap_ready)
         return;
     mbedtls_memory_buffer_alloc_init(crypto_heap, sizeof crypto_heap);
+    memset(crypto_heap + CRYPTO_HEAP_HEAD, CRYPTO_HEAP_PAINT,
+           sizeof crypto_heap - CRYPTO_HEAP_HEAD);
     crypto_heap_ready = true;
+}
+
+size_t crypto_heap_size(void)
+{
+    return sizeof crypto_heap;
+}
+
+size_t crypto_heap_peak(void)
+{
+    size_t n = sizeof crypto_heap;
+    while (n > CRYPTO_HEAP_HEAD && crypto_heap[n - 1] == CRYPTO_HEAP_PAINT)
+        n--;
+    return n;
 }
 #else
 void crypto_platform_init(void)
 {
     /* Host port: mbedtls uses the platform's calloc/free. */
+}
+
+size_t crypto_heap_size(void)
+{
+    return 0;
+}
+
+size_t crypto_heap_peak(void)
+{
+    return 0;
 }
 #endif

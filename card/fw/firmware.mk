@@ -25,8 +25,15 @@ FW_SRC    := $(COMMON_SRC) $(CORE_SRC) $(wildcard card/fw/*.c)
 FW_OBJS   := $(patsubst %.c,$(FW_OBJ)/%.o,$(FW_SRC)) \
              $(patsubst %,$(FW_OBJ)/mbedtls/%.o,$(FW_MBED_MODULES))
 
-.PHONY: firmware
+# The bench image (bench/fw_icount.sh): the same objects, but main.c built with ICDUP_FW_BENCH
+# (vendor controls that run bare mbedtls primitives) and bench/fw_bench_prim.c linked in.
+FW_BENCH_ELF  := $(FW)/icdup-card-bench.elf
+FW_BENCH_OBJS := $(filter-out $(FW_OBJ)/card/fw/main.o,$(FW_OBJS)) \
+                 $(FW_OBJ)/bench/main-bench.o $(FW_OBJ)/bench/fw_bench_prim.o
+
+.PHONY: firmware firmware-bench
 firmware: $(FW_ELF) $(FW_BIN)
+firmware-bench: $(FW_BENCH_ELF)
 
 $(FW_FETCHED): scripts/fetch-mbedtls-src.sh
 	bash scripts/fetch-mbedtls-src.sh $(FW_MBED)
@@ -36,18 +43,25 @@ $(FW_OBJ)/%.o: %.c | $(FW_FETCHED)
 	@mkdir -p $(dir $@)
 	$(ARM_CC) $(WARN) $(FW_CFLAGS) -MMD -MP -c $< -o $@
 
+$(FW_OBJ)/bench/main-bench.o: card/fw/main.c | $(FW_FETCHED)
+	@mkdir -p $(dir $@)
+	$(ARM_CC) $(WARN) $(FW_CFLAGS) -DICDUP_FW_BENCH -MMD -MP -c $< -o $@
+
 $(FW_OBJ)/mbedtls/%.o: $(FW_FETCHED)
 	@mkdir -p $(dir $@)
 	$(ARM_CC) -Wall -Wextra -Werror $(FW_CFLAGS) -c $(FW_MBED)/library/$*.c -o $@
 
-# Linked to a temporary name first: the image exists only once the heap check passed.
+# Linked to a temporary name first: an image exists only once the heap check passed.
+FW_LINK = $(ARM_CC) $(FW_CPU) -Os -Werror -T $(FW_LD) --specs=nano.specs --specs=nosys.specs \
+	  -nostartfiles -Wl,--gc-sections -Wl,--fatal-warnings -Wl,-Map=$(basename $@).map \
+	  -o $@.tmp $(1) && bash scripts/check-firmware-elf.sh $@.tmp && mv $@.tmp $@
+
 $(FW_ELF): $(FW_OBJS) $(FW_LD) scripts/check-firmware-elf.sh
 	@mkdir -p $(dir $@)
-	$(ARM_CC) $(FW_CPU) -Os -Werror -T $(FW_LD) --specs=nano.specs --specs=nosys.specs \
-	  -nostartfiles -Wl,--gc-sections -Wl,--fatal-warnings -Wl,-Map=$(FW)/icdup-card.map \
-	  -o $@.tmp $(FW_OBJS)
-	bash scripts/check-firmware-elf.sh $@.tmp
-	mv $@.tmp $@
+	$(call FW_LINK,$(FW_OBJS))
+
+$(FW_BENCH_ELF): $(FW_BENCH_OBJS) $(FW_LD) scripts/check-firmware-elf.sh
+	$(call FW_LINK,$(FW_BENCH_OBJS))
 
 $(FW_BIN): $(FW_ELF)
 	arm-none-eabi-objcopy -O binary --only-section=.text --only-section=.ARM.exidx \

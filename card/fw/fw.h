@@ -1,5 +1,5 @@
-/* The firmware port's own services (card/fw/): UART, NVM and random source of the board, and
- * the SysTick counter the emulator's random source samples. Not part of the portable core. */
+/* The firmware port's own services (card/fw/): UART, timer, NVM and random source of the board,
+ * the SysTick counter the emulator's random source samples, and the measurements. Not part of the portable core. */
 #ifndef FW_H
 #define FW_H
 
@@ -19,6 +19,25 @@ void fw_uart_write(const uint8_t *buf, size_t len);
 extern volatile uint32_t fw_uart_polls;
 /* Bytes of the NVM region as linked. */
 size_t fw_nvm_region_size(void);
+
+#define FW_PCLK_HZ 25000000u /* MPS2 SYSCLK = PCLK: clocks the UART and the timer */
+
+/* CMSDK APB timer as a free-running 32-bit up counter of PCLK ticks (timer_cmsdk.c). */
+#define FW_TIMER0_BASE 0x40000000u
+void fw_timer_init(uintptr_t base);
+uint32_t fw_timer_ticks(void);
+
+/* Measurements (diag.c): the stack is painted by fw_diag_init (first thing in main); begin/end
+ * bracket one card operation. fw_diag_report writes FW_DIAG_REPORT_LEN bytes: version (1),
+ * then big-endian 32-bit timer Hz, timer ticks and number of operations since the previous
+ * report (both then restart from 0), stack peak, stack size, mbedtls heap peak, heap size
+ * (bytes). */
+#define FW_DIAG_VERSION 1u
+#define FW_DIAG_REPORT_LEN 29u
+void fw_diag_init(void);
+void fw_diag_begin(void);
+void fw_diag_end(void);
+size_t fw_diag_report(uint8_t out[FW_DIAG_REPORT_LEN]);
 
 /* Bytes of NVM: the LENGTH of the NVM region in icdup-card.ld (checked at boot). */
 #define FW_NVM_SIZE 65536u

@@ -4,6 +4,10 @@
  * 2-byte big-endian length then the payload. A 1-byte payload is a control: 00 power off,
  * 01 power on, 02 reset (none of these is answered), 04 get ATR (answered with the ATR). A
  * longer payload is a command APDU, answered with the response APDU. A zero length is ignored.
+ * Vendor controls (not in vpcd): 80 answers the measurements of diag.c (duration of the last
+ * command, stack and heap peaks); a bench build (ICDUP_FW_BENCH, bench/) also has 81 and 82,
+ * which run the bare mbedtls P-256 key generation and ECDH and answer the same report. Other
+ * vendor controls (80..FF) are answered 6A81.
  * A command longer than the card's buffer is read to its end (the stream stays in step) and
  * answered 6700.
  *
@@ -18,12 +22,25 @@
 #include "fw.h"
 
 #define FW_UART0_BASE 0x40004000u
-#define FW_PCLK_HZ 25000000u   /* MPS2 SYSCLK/PCLK */
 #define FW_BAUD 115200u
 /* Largest command APDU kept: extended header (4) + Lc (3) + CARD_MAX_NC + Le (2). */
 #define FW_CAPDU_MAX (CARD_MAX_NC + 9u)
 
-enum { FW_POWER_OFF = 0x00, FW_POWER_ON = 0x01, FW_RESET = 0x02, FW_GET_ATR = 0x04 };
+enum {
+    FW_POWER_OFF = 0x00,
+    FW_POWER_ON = 0x01,
+    FW_RESET = 0x02,
+    FW_GET_ATR = 0x04,
+    FW_CTL_STATS = 0x80,
+    FW_CTL_BENCH_KEYGEN = 0x81,
+    FW_CTL_BENCH_ECDH = 0x82,
+};
+
+#if defined(ICDUP_FW_BENCH)
+/* bench/fw_bench_prim.c: runs the primitive between fw_diag_begin and fw_diag_end. Returns 0
+ * or -1. */
+int fw_bench_primitive(int which);
+#endif
 
 static struct card fw_card;
 static uint8_t fw_in[FW_CAPDU_MAX];
@@ -44,6 +61,8 @@ static void fw_send_sw(uint16_t sw)
 
 int main(void)
 {
+    fw_diag_init();
+    fw_timer_init(FW_TIMER0_BASE);
     fw_uart_init(FW_UART0_BASE, FW_PCLK_HZ, FW_BAUD);
     fw_rng_init();
     crypto_platform_init();
@@ -88,8 +107,29 @@ int main(void)
                 fw_send(atr, n);
                 break;
             }
+            case FW_CTL_STATS: {
+                uint8_t rep[FW_DIAG_REPORT_LEN];
+                fw_send(rep, fw_diag_report(rep));
+                break;
+            }
+#if defined(ICDUP_FW_BENCH)
+            case FW_CTL_BENCH_KEYGEN:
+            case FW_CTL_BENCH_ECDH: {
+                if (fw_bench_primitive(ctl == FW_CTL_BENCH_ECDH) != 0) {
+                    fw_send_sw(0x6F00u);
+                    break;
+                }
+                uint8_t rep[FW_DIAG_REPORT_LEN];
+                fw_send(rep, fw_diag_report(rep));
+                break;
+            }
+#endif
             default:
-                break; /* unknown control: ignored, as icsim does */
+                /* An unknown vendor control is refused, so its sender does not wait; other
+                 * unknown controls are ignored, as icsim does. */
+                if (ctl >= FW_CTL_STATS)
+                    fw_send_sw(0x6A81u);
+                break;
             }
             continue;
         }
@@ -105,7 +145,9 @@ int main(void)
             fw_send_sw(0x6581u);
             continue;
         }
+        fw_diag_begin();
         size_t n = card_process(&fw_card, fw_in, len, fw_out, sizeof fw_out);
+        fw_diag_end();
         fw_send(fw_out, n);
     }
 }

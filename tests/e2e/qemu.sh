@@ -7,7 +7,9 @@
 # with equal public keys; a 100 KB file encrypted to a key generated on a file-backed QEMU card,
 # decrypted on it, and a wrong PIN refused; the serial: reader on QEMU's UART as a pty (-serial
 # pty: status, APDUs, bad baud rate, a vanished or silent tty); the error messages (no ELF, no QEMU, QEMU exiting); no QEMU left
-# running; and that the firmware heap check refuses an image that links malloc.
+# running; that the firmware heap check refuses an image that links malloc; and the budget:
+# each key operation within 10% of the mbedtls primitives it wraps (instructions under
+# -icount), the stack and heap peaks inside their regions, on the bench image.
 # Usage: tests/e2e/qemu.sh BUILD_DIR   (binaries in BUILD_DIR/bin; the firmware is built with
 # make firmware when build/firmware/icdup-card.elf is missing)
 set -u
@@ -139,6 +141,28 @@ run serial-silent 1 "$icdup" status --card "serial:$pts"
 has serial-silent err "serial device $pts did not answer within 5 s"
 kill "$qpid"; wait "$qpid" 2>/dev/null
 
+# ---- the firmware's budget, measured on the bench image (bench/bench_fw.c) -------------------
+# Instructions per operation under -icount shift=0 against the bare mbedtls primitives, and the
+# stack and heap peaks after a clone's operations and deciphers: they must stay inside the
+# regions the linker script and CARD_MBEDTLS_HEAP give (docs/firmware.md, "Measurements").
+belf=${ICDUP_FIRMWARE_BENCH:-build/firmware/icdup-card-bench.elf}
+run budget 0 "$bin/bench_fw" "$belf"
+val() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/budget.out"; }
+for op in keygen binding export import decipher; do
+  r=$(val "fw_ratio_$op")
+  if [ -n "$r" ] && awk -v r="$r" 'BEGIN { exit !(r > 0.9 && r <= 1.10) }'; then
+    ok "$op within 10% of the primitives it wraps ($r)"
+  else bad "$op: ratio ${r:-missing} to its primitives" "$tmp/budget.out"; fi
+done
+for what in stack heap; do
+  peak=$(val "fw_${what}_peak_bytes"); size=$(val "fw_${what}_size_bytes")
+  if [ -n "$peak" ] && [ "$peak" -gt 256 ] && [ $((peak + 512)) -le "$size" ]; then
+    ok "$what peak $peak B leaves at least 512 B of the $size B region"
+  else bad "$what peak ${peak:-?} B of ${size:-?} B" "$tmp/budget.out"; fi
+done
+run budget-prod 1 "$bin/bench_fw" "$elf"
+has budget-prod err "the firmware refused it (not the bench image?)"
+
 # ---- errors --------------------------------------------------------------------------------
 run no-elf 1 "$icdup" status --card "qemu:$tmp/missing.elf"
 has no-elf err "build it with make firmware"
@@ -147,7 +171,9 @@ has no-qemu err "qemu-system-arm not found"
 run qemu-exits 1 env ICDUP_QEMU=/bin/false "$icdup" status --card "$Q"
 has qemu-exits err "exited with status 1"
 run bad-option 2 "$icdup" status --card "$Q,foo=bar"
-has bad-option err "only nvm=FILE"
+has bad-option err "bad option \"foo=bar\" (nvm=FILE, icount=0..10)"
+run bad-icount 2 "$icdup" status --card "$Q,icount=11"
+has bad-icount err "bad option \"icount=11\""
 
 # Every QEMU started here was killed by its transport.
 if pgrep -f "$tmp" >/dev/null; then bad "a QEMU of this test is still running"; else

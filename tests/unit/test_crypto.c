@@ -535,7 +535,7 @@ static void test_blob_wrap_vectors(void **state)
     free(out);
 
     t_bv_header(&v, true, &h);
-    memset(h.src_eph_pub, 0xEE, sizeof h.src_eph_pub); /* ignored: computed from eph_priv */
+    memcpy(h.src_eph_pub, v.eph_pub, sizeof h.src_eph_pub); /* the caller's, not recomputed */
     out = t_alloc(BLOB_LEN_BOUND);
     assert_int_equal(blob_wrap(v.kek, &h, v.eph_priv, v.dst_pub, v.scalar, out, BLOB_LEN_BOUND,
                                &len),
@@ -880,6 +880,8 @@ static void test_blob_roundtrip_random(void **state)
         assert_int_equal(crypto_rng_fill(&rng, h.src_serial, sizeof h.src_serial), 0);
         assert_int_equal(crypto_rng_fill(&rng, h.nonce, sizeof h.nonce), 0);
         h.export_count = (uint16_t)(it * 0x1111u + 0xFF00u * (it & 1));
+        if (bound)
+            memcpy(h.src_eph_pub, eph_pub, 65);
 
         const size_t want_len = bound ? BLOB_LEN_BOUND : BLOB_LEN_UNBOUND;
         uint8_t *out = t_alloc(want_len);
