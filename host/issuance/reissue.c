@@ -124,14 +124,13 @@ static int reissue_file_path(const char *given, struct idb *db, const char *iden
     return -1;
 }
 
-int reissue_card(const struct reissue_params *p, struct cardop *new_card,
-                 struct reissue_result *res, char *err, size_t errlen)
+int reissue_identify(const struct reissue_params *p, struct reissue_result *res, char *err,
+                     size_t errlen)
 {
     memset(res, 0, sizeof *res);
     struct idb *db = p->issue.db;
     const uint8_t *old_serial = res->old_serial;
     struct idb_record rec;
-    memset(&rec, 0, sizeof rec);
     if (p->old_card != NULL) {
         uint8_t lcs = 0;
         res->have_old_serial = cardop_serial(p->old_card, res->old_serial) == 0;
@@ -162,7 +161,30 @@ int reissue_card(const struct reissue_params *p, struct cardop *new_card,
         snprintf(err, errlen, "no old card and no identity: give one of them");
         return -1;
     }
+    return 0;
+}
 
+void reissue_end_old_card(const struct reissue_params *p, struct reissue_result *res)
+{
+    struct idb_record rec;
+    char e2[256];
+    if (idb_record_by_identity(p->issue.db, res->identity, &rec, e2, sizeof e2) != IDB_OK) {
+        snprintf(res->old_note, sizeof res->old_note, "%s", e2);
+        return;
+    }
+    end_old_card(p, &rec, res->have_old_serial ? res->old_serial : NULL, res);
+    idb_record_wipe(&rec);
+}
+
+int reissue_card(const struct reissue_params *p, struct cardop *new_card,
+                 struct reissue_result *res, char *err, size_t errlen)
+{
+    if (reissue_identify(p, res, err, errlen) != 0)
+        return -1;
+    struct idb *db = p->issue.db;
+    const uint8_t *old_serial = res->old_serial;
+    struct idb_record rec;
+    memset(&rec, 0, sizeof rec);
     if (idb_record_by_identity(db, res->identity, &rec, err, errlen) != IDB_OK) {
         if (p->old_card != NULL)
             snprintf(err + strlen(err), errlen - strlen(err), " (identity read from the card)");
@@ -182,7 +204,7 @@ int reissue_card(const struct reissue_params *p, struct cardop *new_card,
     if (rec.issued && rec.has_serial &&
         memcmp(rec.card_serial, new_serial, IDB_SERIAL_LEN) == 0) {
         already_current(&rec, res);
-        if (p->old_card != NULL && res->have_old_serial)
+        if (p->old_card != NULL && res->have_old_serial && !p->keep_old_card)
             end_old_card(p, &rec, old_serial, res);
         rc = 0;
         goto out;
@@ -193,7 +215,8 @@ int reissue_card(const struct reissue_params *p, struct cardop *new_card,
     if (res->have_old_serial && rec.has_serial &&
         memcmp(rec.card_serial, old_serial, IDB_SERIAL_LEN) != 0 && rec.issued) {
         already_current(&rec, res);
-        end_old_card(p, &rec, old_serial, res);
+        if (!p->keep_old_card)
+            end_old_card(p, &rec, old_serial, res);
         rc = 0;
         goto out;
     }
@@ -246,7 +269,8 @@ int reissue_card(const struct reissue_params *p, struct cardop *new_card,
     if (issue_card(&ip, new_card, &res->issued, err, errlen) != 0)
         goto out;
     if (p->old_card != NULL) {
-        end_old_card(p, &rec, res->have_old_serial ? old_serial : NULL, res);
+        if (!p->keep_old_card)
+            end_old_card(p, &rec, res->have_old_serial ? old_serial : NULL, res);
     } else {
         snprintf(res->old_note, sizeof res->old_note, "the old card is lost");
     }

@@ -21,6 +21,9 @@ struct reissue_params {
     struct cardop *old_card;       /* NULL: the card is lost (issue.identity given) */
     const char *reissue_file;      /* where the record is extracted (JSON, mode 0600); NULL:
                                       reissue-IDENTITY.json next to the issuance file */
+    bool keep_old_card;            /* read the old card but leave it live: a branch terminates
+                                      it once the central system confirmed the new card
+                                      (reissue_end_old_card) */
 };
 
 struct reissue_result {
@@ -34,6 +37,17 @@ struct reissue_result {
     bool old_terminated;           /* the old card is terminated now */
     char old_note[CARDOP_ERR_LEN];   /* why the old card was not terminated, when it was not */
 };
+
+/* Names the record: reads the identity (and serial, life cycle) of the old card, or takes
+ * p->issue.identity for a lost card; fills res->identity and the old-card fields (res is zeroed
+ * first). A terminated old card is found by its serial in p->issue.db. Returns 0, or -1 with a
+ * message. reissue_card starts with it. */
+int reissue_identify(const struct reissue_params *p, struct reissue_result *res, char *err,
+                     size_t errlen);
+
+/* Terminates the old card of a finished reissue and records it in the history of the record
+ * res->identity (after keep_old_card). Sets res->old_terminated or res->old_note. */
+void reissue_end_old_card(const struct reissue_params *p, struct reissue_result *res);
 
 /* Returns 0, or -1 with a message in err. */
 int reissue_card(const struct reissue_params *p, struct cardop *new_card,
