@@ -178,8 +178,8 @@ void central_time_string(long long t, unsigned days, char out[15])
     time_t when = (time_t)(t + (long long)days * 86400);
     struct tm tm;
     gmtime_r(&when, &tm);
-    snprintf(out, 15, "%04d%02d%02d%02d%02d%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (strftime(out, 15, "%Y%m%d%H%M%S", &tm) != 14)
+        snprintf(out, 15, "99991231235959"); /* beyond year 9999: the latest time there is */
 }
 
 void central_time_text(const mbedtls_x509_time *t, char out[CENTRAL_TIME_TEXT])

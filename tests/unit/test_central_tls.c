@@ -14,7 +14,8 @@
  *   - 16 concurrent clients, 25 requests each;
  *   - a response lost on the way (a proxy drops the link) is asked for again with the same
  *     request_id, and a server that is not there is given up on after the attempts;
- *   - the log has a line per connection and request, and never a request's contents. */
+ *   - the log has a line per connection and request, and never a request's contents;
+ *   - central_server_run stops cleanly on SIGTERM. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -23,6 +24,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -840,6 +843,54 @@ static void test_stop_finishes_requests(void **state)
     close(idle);
 }
 
+/* central_server_run in a child process: it serves until SIGTERM, then stops cleanly. */
+static void test_run_until_signal(void **state)
+{
+    (void)state;
+    struct srv v; /* only its log */
+    memset(&v, 0, sizeof v);
+    snprintf(v.log_path, sizeof v.log_path, "%s/run.log", dir);
+    FILE *log = fopen(v.log_path, "w");
+    assert_non_null(log);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct central_server_config cfg = {
+            .host = "127.0.0.1", .port = "0", .ca_cert = path("ca.crt"),
+            .cert = path("srv.crt"), .key = path("srv.key"), .crl = path("crl.pem"),
+            .log = log,
+        };
+        _exit(central_server_run(&cfg, handler, NULL) == 0 ? 0 : 1);
+    }
+    fclose(log);
+    assert_true(wait_log(&v, "listening on 127.0.0.1:", 5000));
+    uint8_t *text;
+    size_t n;
+    char err[256], port[8] = "";
+    assert_int_equal(readfile_load(v.log_path, "log", 1 << 20, false, &text, &n, err,
+                                   sizeof err), 0);
+    const char *at = strstr((char *)text, "listening on 127.0.0.1:");
+    sscanf(at + strlen("listening on 127.0.0.1:"), "%7[0-9]", port);
+    readfile_free(text, n);
+    struct central_client *c = client_of(port, "north", NULL, 1);
+    json_t *r = echo(c, "signal");
+    json_decref(r);
+    central_client_close(c);
+    assert_int_equal(kill(pid, SIGTERM), 0);
+    int status = -1;
+    long long end = net_now_ms() + 5000;
+    while (waitpid(pid, &status, WNOHANG) == 0 && net_now_ms() < end)
+        sleep_ms(20);
+    if (!WIFEXITED(status)) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("central_server_run did not stop on SIGTERM");
+    }
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(log_has(&v, "central: SIGTERM received"));
+    assert_true(log_has(&v, "central: stopped"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -854,6 +905,7 @@ int main(void)
         cmocka_unit_test(test_retry_same_id),
         cmocka_unit_test(test_retry_bounded),
         cmocka_unit_test(test_stop_finishes_requests),
+        cmocka_unit_test(test_run_until_signal),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
