@@ -19,6 +19,7 @@ struct central_crlwatch {
     mbedtls_x509_crt ca;  /* private to the watcher: verifying with it is not thread-safe */
     struct stat seen;     /* the file as last read */
     bool good;            /* pem holds the version seen */
+    unsigned long version; /* good versions read so far */
     uint8_t *pem;         /* the last good version */
     size_t len;
     char why[640];        /* why the version seen is not good */
@@ -59,6 +60,7 @@ static void reload(struct central_crlwatch *w, const struct stat *st)
     w->pem = buf;
     w->len = len;
     w->good = true;
+    w->version++;
 }
 
 /* Under the lock: stats the file and reads it when it changed. Returns 0 or -1 (err). */
@@ -107,13 +109,13 @@ int central_crlwatch_open(const char *path, const uint8_t *ca_pem, size_t ca_len
     return 0;
 }
 
-int central_crlwatch_get(struct central_crlwatch *w, uint8_t **pem, size_t *len, bool *reloaded,
-                         char *err, size_t errlen)
+int central_crlwatch_get(struct central_crlwatch *w, unsigned long *version, bool *reloaded,
+                         uint8_t **pem, size_t *len, char *err, size_t errlen)
 {
-    *pem = NULL;
     pthread_mutex_lock(&w->lock);
     int rc = refresh(w, reloaded, err, errlen);
-    if (rc == 0) {
+    *version = w->version;
+    if (rc == 0 && pem != NULL) {
         *pem = malloc(w->len + 1);
         if (*pem == NULL) {
             snprintf(err, errlen, "out of memory");

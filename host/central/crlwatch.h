@@ -16,12 +16,13 @@ struct central_crlwatch;
 int central_crlwatch_open(const char *path, const uint8_t *ca_pem, size_t ca_len,
                           struct central_crlwatch **w, char *err, size_t errlen);
 
-/* The current CRL, first read again if the file changed: a heap copy of its PEM text (*len
- * bytes and a NUL; free it). *reloaded tells that it was read again now. Returns 0, or -1 with
- * the reason in err when the file is gone, unreadable or not a good CRL of the CA: then no
- * client may be let in (a revocation could be hidden in the file). */
-int central_crlwatch_get(struct central_crlwatch *w, uint8_t **pem, size_t *len, bool *reloaded,
-                         char *err, size_t errlen);
+/* The current CRL, first read again if the file changed. *version gets its number (1 for the
+ * first version, one more for each good change since); *reloaded tells that it was read again
+ * now (for the log). With pem not NULL, *pem gets a heap copy of its PEM text (*len bytes and a
+ * NUL; free it). Returns 0, or -1 with the reason in err when the file is gone, unreadable or not
+ * a good CRL of the CA: then no client may be let in (a revocation could be hidden in it). */
+int central_crlwatch_get(struct central_crlwatch *w, unsigned long *version, bool *reloaded,
+                         uint8_t **pem, size_t *len, char *err, size_t errlen);
 
 void central_crlwatch_close(struct central_crlwatch *w);
 

@@ -127,6 +127,15 @@ static int serve_requests(struct central_server *s, struct slot *sl, struct cent
             snprintf(why, sizeof why, "%s", atomic_load(&s->stopping) ? "the server stops" : err);
             break;
         }
+        int checked = central_conn_recheck(c, &s->tls, err, sizeof err);
+        if (c->crl_reloaded)
+            slog(s, "central: read the changed CRL");
+        if (checked != 0) {
+            json_decref(req);
+            snprintf(why, sizeof why, "%s", err);
+            how = CENTRAL_CLOSE_NOW;
+            break;
+        }
         long long t0 = net_now_ms();
         const char *id = fr == CENTRAL_FRAME_OK ? central_request_id(req) : NULL;
         const char *op = json_string_value(json_object_get(req, "op"));

@@ -312,7 +312,8 @@ static int parse_copies(struct central_conn *c, struct central_tls *t, char *err
     uint8_t *pem;
     size_t len;
     char why[300];
-    if (central_crlwatch_get(t->crl, &pem, &len, &c->crl_reloaded, why, sizeof why) != 0) {
+    if (central_crlwatch_get(t->crl, &c->crl_version, &c->crl_reloaded, &pem, &len, why,
+                             sizeof why) != 0) {
         snprintf(err, errlen, "no usable CRL, so no client is let in: %s", why);
         return -1;
     }
@@ -440,6 +441,45 @@ int central_conn_handshake(struct central_conn *c, long long deadline, char *err
     mbed_text(ret, m, sizeof m);
     snprintf(err, errlen, "TLS handshake failed: %s", m);
     return CENTRAL_TLS_E_PEER;
+}
+
+int central_conn_recheck(struct central_conn *c, struct central_tls *t, char *err,
+                         size_t errlen)
+{
+    if (t->crl == NULL)
+        return 0;
+    unsigned long version;
+    bool reloaded;
+    uint8_t *pem = NULL;
+    size_t len = 0;
+    char why[300];
+    int got = central_crlwatch_get(t->crl, &version, &reloaded, NULL, NULL, why, sizeof why);
+    c->crl_reloaded = reloaded;
+    if (got != 0) {
+        snprintf(err, errlen, "no usable CRL: %s", why);
+        return -1;
+    }
+    if (version == c->crl_version)
+        return 0;
+    if (central_crlwatch_get(t->crl, &version, &reloaded, &pem, &len, why, sizeof why) != 0) {
+        snprintf(err, errlen, "no usable CRL: %s", why);
+        return -1;
+    }
+    mbedtls_x509_crl crl;
+    mbedtls_x509_crl_init(&crl);
+    const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
+    int rc = 0;
+    if (mbedtls_x509_crl_parse(&crl, pem, len + 1) != 0 || peer == NULL) {
+        snprintf(err, errlen, "cannot check the certificate against the changed CRL");
+        rc = -1;
+    } else if (mbedtls_x509_crt_is_revoked(peer, &crl)) {
+        snprintf(err, errlen, "the certificate was revoked while connected");
+        rc = -1;
+    }
+    mbedtls_x509_crl_free(&crl);
+    free(pem);
+    c->crl_version = version;
+    return rc;
 }
 
 /* Reads and drops what the peer still sends until it closes or the deadline passes. */

@@ -78,6 +78,7 @@ struct central_conn {
     mbedtls_pk_context key;
     mbedtls_x509_crl crl;
     bool have_crl, crl_reloaded;
+    unsigned long crl_version; /* of the CRL the peer was last checked against */
 };
 
 /* Sets up a connection of t's side on fd (the connection owns it from now on, even on
@@ -92,6 +93,13 @@ int central_conn_open(struct central_conn *c, struct central_tls *t, int fd,
  * err: what the peer's certificate lacked, or the TLS error. */
 int central_conn_handshake(struct central_conn *c, long long deadline, char *err,
                            size_t errlen);
+
+/* Server, after the handshake: when the CRL file changed since the peer's certificate was last
+ * checked, checks it against the new CRL (c->crl_reloaded tells that this call read the file).
+ * Returns 0 when the peer may go on, or -1 with the reason in err (revoked now, or no usable
+ * CRL): the connection must end. */
+int central_conn_recheck(struct central_conn *c, struct central_tls *t, char *err,
+                         size_t errlen);
 
 /* How central_conn_close ends a connection. */
 enum {

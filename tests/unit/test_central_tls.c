@@ -450,19 +450,25 @@ static void test_revoked_without_restart(void **state)
     (void)state;
     struct srv v;
     srv_start(&v, (struct central_server_config){ .crl = path("crl.pem") });
-    struct central_client *c = client_of(v.port_text, "east", NULL, 1);
-    json_t *r = echo(c, "before");
+    struct central_client *east = client_of(v.port_text, "east", NULL, 2);
+    json_t *r = echo(east, "before");
     json_decref(r);
-    central_client_close(c);
 
     struct central_crl_req q = { .ca_cert = path("ca.crt"), .ca_key = path("ca.key"),
                                  .crl = path("crl.pem"), .revoke = path("east.crt") };
     char err[512];
     assert_int_equal(central_crl_update(&q, NULL, err, sizeof err), 0);
+    /* the open connection ends at its next request, and east cannot come back */
+    json_t *req = json_pack("{s:s}", "op", "echo");
+    assert_int_equal(central_call(east, req, &r, err, sizeof err), CENTRAL_CALL_E_REFUSED);
+    json_decref(req);
+    central_client_close(east);
+    assert_true(wait_log(&v, "branch=east closed after 1 request: the certificate was revoked "
+                         "while connected", 2000));
     expect_refused(v.port_text, "east", NULL, "refused the handshake");
     assert_true(wait_log(&v, "read the changed CRL", 2000));
     assert_true(wait_log(&v, "CN=east was refused: The certificate has been revoked", 2000));
-    c = client_of(v.port_text, "north", NULL, 1);
+    struct central_client *c = client_of(v.port_text, "north", NULL, 1);
     r = echo(c, "still in");
     json_decref(r);
     central_client_close(c);
