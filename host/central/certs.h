@@ -69,6 +69,8 @@ int central_cert_make(const struct central_cert_req *r, struct central_cert_info
  * Returns 0, or -1 with a message in err (ca is then freed). Free with central_ca_free. */
 int central_ca_load(const char *cert_path, const char *key_path, struct central_ca *ca,
                     char *err, size_t errlen);
+
+/* Frees a CA loaded by central_ca_load (the key is wiped by mbedtls). */
 void central_ca_free(struct central_ca *ca);
 
 /* Seeds drbg for key generation and signatures (rng.h). Returns 0, or -1 with a message. */

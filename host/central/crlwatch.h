@@ -24,6 +24,7 @@ int central_crlwatch_open(const char *path, const uint8_t *ca_pem, size_t ca_len
 int central_crlwatch_get(struct central_crlwatch *w, unsigned long *version, bool *reloaded,
                          uint8_t **pem, size_t *len, char *err, size_t errlen);
 
+/* Frees the watcher (NULL is fine). */
 void central_crlwatch_close(struct central_crlwatch *w);
 
 #endif

@@ -57,6 +57,8 @@ enum central_tls_err {
  * Returns 0, or -1 with a message in err (t is then freed). */
 int central_tls_init(struct central_tls *t, bool server, const struct central_tls_files *f,
                      char *err, size_t errlen);
+
+/* Frees t, wiping the key's text; after every connection of t is closed. */
 void central_tls_free(struct central_tls *t);
 
 /* One TLS connection over a connected socket. */
