@@ -12,8 +12,8 @@ endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CSTD    := -std=c11
-INC     := -Icommon -Icard/core -Icard/hal -Icard/sim -Ihost -Ihost/issuance -Ihost/cli \
-           -Itests/support -I/usr/include/PCSC
+INC     := -Icommon -Icard/core -Icard/hal -Icard/sim -Ihost -Ihost/issuance -Ihost/central \
+           -Ihost/cli -Itests/support -I/usr/include/PCSC
 HOSTDEF := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 
 ifeq ($(VARIANT),check)
@@ -27,12 +27,13 @@ OBJ := $(OUT)/obj
 BIN := $(OUT)/bin
 CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(INC) $(HOSTDEF) -pthread $(CFLAGS)
 LDFLAGS_ALL := $(OPT) $(LDFLAGS)
-LDLIBS_ALL  := -lsqlite3 -ljansson -lcsv -lcairo -lpcsclite -lnfc -lmbedcrypto -pthread $(LDLIBS)
+LDLIBS_ALL  := -lsqlite3 -ljansson -lcsv -lcairo -lpcsclite -lnfc \
+               -lmbedtls -lmbedx509 -lmbedcrypto -pthread $(LDLIBS)
 
 COMMON_SRC := $(wildcard common/*.c)
 CORE_SRC   := $(wildcard card/core/*.c)
 SIM_SRC    := $(filter-out card/sim/icsim.c,$(wildcard card/sim/*.c))
-HOST_SRC   := $(wildcard host/*.c host/issuance/*.c)
+HOST_SRC   := $(wildcard host/*.c host/issuance/*.c host/central/*.c)
 CLI_SRC    := $(wildcard host/cli/*.c)
 ICDUP_SRC  := $(wildcard host/cli/icdup/*.c)
 ICISSUE_SRC:= $(wildcard host/cli/icissue/*.c)

@@ -1,12 +1,8 @@
 /* tcp:HOST:PORT — a client of icsim --listen, over the vsmartcard vpcd/vicc framing:
  * every message is a 2-byte big-endian length then the payload; a 1-byte payload is a control
  * (00 power off, 01 power on, 02 reset, 04 get ATR), a longer one an APDU (vpcd_frame.c). */
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +10,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "net.h"
 #include "transport.h"
 #include "vpcd_frame.h"
 
@@ -74,51 +71,6 @@ static int tcp_split(const char *rest, char *host, size_t hostcap, char *port, s
     return 0;
 }
 
-/* Connects one address with a timeout. Returns the socket or -1 with errno set. */
-static int tcp_connect_one(const struct addrinfo *ai)
-{
-    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0)
-        return -1;
-    int flags = fcntl(fd, F_GETFL);
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-        goto fail;
-    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-        if (errno != EINPROGRESS)
-            goto fail;
-        struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-        int pr;
-        do {
-            pr = poll(&pfd, 1, TCP_CONNECT_TIMEOUT_MS);
-        } while (pr < 0 && errno == EINTR);
-        if (pr == 0) {
-            errno = ETIMEDOUT;
-            goto fail;
-        }
-        if (pr < 0)
-            goto fail;
-        int soerr = 0;
-        socklen_t sl = sizeof soerr;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
-            goto fail;
-        if (soerr != 0) {
-            errno = soerr;
-            goto fail;
-        }
-    }
-    if (fcntl(fd, F_SETFL, flags) < 0)
-        goto fail;
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    tcp_quickack(fd);
-    return fd;
-fail:;
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
-}
-
 static void transport_tcp_close(struct transport *t)
 {
     struct transport_tcp *tt = (struct transport_tcp *)t;
@@ -148,32 +100,12 @@ static int transport_tcp_open(const char *rest, struct transport **out, char *er
     tt->link.after_read = tcp_quickack;
     snprintf(tt->link.name, sizeof tt->link.name, "icsim at %s", rest);
 
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(host, port, &hints, &res);
-    if (gai != 0) {
-        snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(gai));
-        free(tt);
-        return TRANSPORT_E_OPEN;
-    }
-    int last_errno = ECONNREFUSED;
-    for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        tt->link.fd = tcp_connect_one(ai);
-        if (tt->link.fd >= 0)
-            break;
-        last_errno = errno;
-    }
-    freeaddrinfo(res);
+    tt->link.fd = net_connect(host, port, TCP_CONNECT_TIMEOUT_MS, tt->link.name, err, errlen);
     if (tt->link.fd < 0) {
-        snprintf(err, errlen, "cannot connect to %s: %s", tt->link.name,
-                 strerror(last_errno));
         free(tt);
         return TRANSPORT_E_OPEN;
     }
+    tcp_quickack(tt->link.fd);
 
     int rc = vpcd_power_on(&tt->link, err, errlen);
     if (rc != 0) {

@@ -23,12 +23,14 @@
 #include <unistd.h>
 
 #include "hex.h"
+#include "net.h"
 #include "sim_card.h"
 #include "trace.h"
 
 #define ICSIM_VPCD_DEFAULT_PORT "35963"
 #define ICSIM_MAX_MSG 65544u        /* largest extended command APDU */
 #define ICSIM_RETRY_MS 200
+#define ICSIM_CONNECT_TIMEOUT_MS 5000
 #define ICSIM_MAX_LISTEN 4
 
 enum {
@@ -264,89 +266,16 @@ done:
     card_power_off(card);
 }
 
-static void icsim_peer_name(const struct sockaddr_storage *ss, socklen_t sl, char *out,
-                            size_t cap)
-{
-    char h[NI_MAXHOST];
-    char p[NI_MAXSERV];
-    if (getnameinfo((const struct sockaddr *)ss, sl, h, sizeof h, p, sizeof p,
-                    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-        snprintf(out, cap, "a client");
-        return;
-    }
-    if (ss->ss_family == AF_INET6)
-        snprintf(out, cap, "[%s]:%s", h, p);
-    else
-        snprintf(out, cap, "%s:%s", h, p);
-}
-
 static int icsim_listen(struct icsim *sim, const char *host, const char *port)
 {
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    struct addrinfo *res = NULL;
-    int gai = getaddrinfo(host, port, &hints, &res);
-    if (gai != 0) {
-        fprintf(stderr, "icsim: error: cannot resolve %s: %s\n", host, gai_strerror(gai));
-        return 1;
-    }
-
-    /* Bind every address HOST resolves to (localhost: 127.0.0.1 and ::1) on one port: the
-     * first bind picks the port when PORT is 0, the others follow it. */
+    /* Every address HOST resolves to (localhost: 127.0.0.1 and ::1), on one port: the first
+     * bind picks the port when PORT is 0, the others follow it. */
     int fds[ICSIM_MAX_LISTEN];
-    int nfds = 0;
-    unsigned short bound_port = 0;
-    int first_errno = 0;
-    for (struct addrinfo *ai = res; ai != NULL && nfds < ICSIM_MAX_LISTEN; ai = ai->ai_next) {
-        if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-            continue;
-        struct sockaddr_storage addr;
-        memset(&addr, 0, sizeof addr);
-        memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
-        if (bound_port != 0) {
-            if (ai->ai_family == AF_INET)
-                ((struct sockaddr_in *)&addr)->sin_port = htons(bound_port);
-            else
-                ((struct sockaddr_in6 *)&addr)->sin6_port = htons(bound_port);
-        }
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            if (first_errno == 0)
-                first_errno = errno;
-            continue;
-        }
-        int one = 1;
-        (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (ai->ai_family == AF_INET6)
-            (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-        if (bind(fd, (struct sockaddr *)&addr, ai->ai_addrlen) != 0 || listen(fd, 8) != 0) {
-            if (first_errno == 0)
-                first_errno = errno;
-            close(fd);
-            continue;
-        }
-        if (bound_port == 0) {
-            struct sockaddr_storage got;
-            socklen_t gl = sizeof got;
-            if (getsockname(fd, (struct sockaddr *)&got, &gl) != 0) {
-                if (first_errno == 0)
-                    first_errno = errno;
-                close(fd);
-                continue;
-            }
-            bound_port = got.ss_family == AF_INET
-                             ? ntohs(((struct sockaddr_in *)&got)->sin_port)
-                             : ntohs(((struct sockaddr_in6 *)&got)->sin6_port);
-        }
-        fds[nfds++] = fd;
-    }
-    freeaddrinfo(res);
-    if (nfds == 0) {
-        fprintf(stderr, "icsim: error: cannot listen on %s:%s: %s\n", host, port,
-                strerror(first_errno != 0 ? first_errno : EADDRNOTAVAIL));
+    unsigned bound_port = 0;
+    char err[512];
+    int nfds = net_listen(host, port, fds, ICSIM_MAX_LISTEN, &bound_port, err, sizeof err);
+    if (nfds < 0) {
+        fprintf(stderr, "icsim: error: %s\n", err);
         return 1;
     }
 
@@ -384,7 +313,7 @@ static int icsim_listen(struct icsim *sim, const char *host, const char *port)
                 continue;
             }
             char peer[NI_MAXHOST + NI_MAXSERV + 4];
-            icsim_peer_name(&ss, sl, peer, sizeof peer);
+            net_peer_name(&ss, sl, peer, sizeof peer);
             if (sim->verbose)
                 fprintf(stderr, "icsim: connection from %s\n", peer);
             icsim_serve(sim, cfd, peer);
@@ -396,41 +325,15 @@ static int icsim_listen(struct icsim *sim, const char *host, const char *port)
 /* vpcd mode: connect, serve, and reconnect every 200 ms forever (pcscd restarts). */
 static int icsim_vpcd(struct icsim *sim, const char *host, const char *port)
 {
-    char peer[300];
-    if (strchr(host, ':') != NULL)
-        snprintf(peer, sizeof peer, "vpcd at [%s]:%s", host, port);
-    else
-        snprintf(peer, sizeof peer, "vpcd at %s:%s", host, port);
+    char hp[NET_NAME_MAX], peer[NET_NAME_MAX + 16], err[NET_NAME_MAX + 160];
+    net_host_port(host, port, hp, sizeof hp);
+    snprintf(peer, sizeof peer, "vpcd at %s", hp);
     bool reported = false;
     for (;;) {
-        struct addrinfo hints;
-        memset(&hints, 0, sizeof hints);
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        hints.ai_flags = AI_NUMERICSERV;
-        struct addrinfo *res = NULL;
-        int gai = getaddrinfo(host, port, &hints, &res);
-        int fd = -1;
-        int last_errno = 0;
-        if (gai == 0) {
-            for (struct addrinfo *ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
-                fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-                if (fd < 0) {
-                    last_errno = errno;
-                    continue;
-                }
-                if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-                    last_errno = errno;
-                    close(fd);
-                    fd = -1;
-                }
-            }
-            freeaddrinfo(res);
-        }
+        int fd = net_connect(host, port, ICSIM_CONNECT_TIMEOUT_MS, peer, err, sizeof err);
         if (fd < 0) {
             if (!reported) {
-                fprintf(stderr, "icsim: cannot reach %s (%s); retrying every %d ms\n", peer,
-                        gai != 0 ? gai_strerror(gai) : strerror(last_errno), ICSIM_RETRY_MS);
+                fprintf(stderr, "icsim: %s; retrying every %d ms\n", err, ICSIM_RETRY_MS);
                 reported = true;
             }
             icsim_sleep_ms(ICSIM_RETRY_MS);

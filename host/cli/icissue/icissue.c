@@ -2,8 +2,8 @@
  * Exit status: 0 success, 1 failure (database, card, refusal), 2 usage.
  *
  * This file: main, the command table, the main usage and the helpers of icissue.h; the
- * commands are in cmd_db.c (init, types, import, list, show, history) and cmd_issue.c (issue,
- * reissue, batch, print); the helpers shared with icdup are in ../cli.c. */
+ * commands are in cmd_db.c (init, types, import, list, show, history), cmd_issue.c (issue,
+ * reissue, batch, print) and cmd_cert.c (cert); the helpers shared with icdup are in ../cli.c. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,6 +47,9 @@ static void usage_main(FILE *f)
           "                               issue one card per identity of a file\n"
           "  print   --id IDENTITY [--face OUT.png] [--stripe OUT.txt]\n"
           "                               render a record's card face and stripe data\n"
+          "  cert    ca | server | branch | revoke | crl\n"
+          "                               certificates and CRL of the central issuance\n"
+          "                               system (mutually authenticated TLS)\n"
           "\n"
           "Options:\n"
           "  -v, --verbose  trace every APDU and status word to stderr (secrets redacted)\n"
@@ -210,6 +213,7 @@ static const struct cli_command commands[] = {
     { "reissue", icissue_cmd_reissue },
     { "batch", icissue_cmd_batch },
     { "print", icissue_cmd_print },
+    { "cert", icissue_cmd_cert },
 };
 
 int main(int argc, char **argv)

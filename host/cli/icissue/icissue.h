@@ -1,6 +1,7 @@
 /* What the command files of icissue share (icissue.c defines it): the issuance file option,
  * messages, the issuer's secrets, serial numbers and JSON strings. The commands: cmd_db.c
- * (init, types, import, list, show, history), cmd_issue.c (issue, reissue, batch, print).
+ * (init, types, import, list, show, history), cmd_issue.c (issue, reissue, batch, print),
+ * cmd_cert.c (cert: the central's certificates).
  *
  * Conventions are those of cli.h: "icissue: error: <command>: <text>" on stderr, exit 0
  * success, 1 failure, EXIT_USAGE for a usage error; the values of secret and hex items, PINs
@@ -32,6 +33,7 @@ int icissue_cmd_issue(int argc, char **argv);
 int icissue_cmd_reissue(int argc, char **argv);
 int icissue_cmd_batch(int argc, char **argv);
 int icissue_cmd_print(int argc, char **argv);
+int icissue_cmd_cert(int argc, char **argv);
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
