@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "central_fixture.h"
 #include "certs.h"
 #include "client.h"
 #include "crl.h"
@@ -47,60 +48,25 @@
 
 /* ---- certificates, made once -------------------------------------------------------------- */
 
-static char dir[64];
-
-static const char *path(const char *name)
-{
-    static char paths[32][128];
-    static unsigned next;
-    char *p = paths[next++ % 32];
-    snprintf(p, sizeof paths[0], "%s/%s", dir, name);
-    return p;
-}
-
-static void make(enum central_cert_kind kind, const char *ca, const char *name,
-                 const char *hosts, const char *out)
-{
-    char crt[128], key[128], cak[128], cac[128], err[512];
-    snprintf(crt, sizeof crt, "%s/%s.crt", dir, out);
-    snprintf(key, sizeof key, "%s/%s.key", dir, out);
-    snprintf(cac, sizeof cac, "%s/%s.crt", dir, ca != NULL ? ca : "-");
-    snprintf(cak, sizeof cak, "%s/%s.key", dir, ca != NULL ? ca : "-");
-    struct central_cert_req r = { .kind = kind, .name = name, .hosts = hosts,
-                                  .ca_cert = cac, .ca_key = cak, .out_cert = crt,
-                                  .out_key = key };
-    if (central_cert_make(&r, NULL, err, sizeof err) != 0)
-        fail_msg("make %s: %s", out, err);
-}
-
 static int group_setup(void **state)
 {
     (void)state;
-    snprintf(dir, sizeof dir, "/tmp/icdup-central-XXXXXX");
-    if (mkdtemp(dir) == NULL)
+    if (cf_setup() != 0)
         return -1;
-    make(CENTRAL_CERT_CA, NULL, "test CA", NULL, "ca");
-    make(CENTRAL_CERT_SERVER, "ca", "central", "127.0.0.1,localhost", "srv");
-    make(CENTRAL_CERT_SERVER, "ca", "central", "other.example", "srv_other");
-    make(CENTRAL_CERT_BRANCH, "ca", "north", NULL, "north");
-    make(CENTRAL_CERT_BRANCH, "ca", "south", NULL, "south");
-    make(CENTRAL_CERT_BRANCH, "ca", "east", NULL, "east");
-    make(CENTRAL_CERT_CA, NULL, "test CA", NULL, "ca2"); /* same name, another key */
-    make(CENTRAL_CERT_BRANCH, "ca2", "west", NULL, "west");
-    struct central_crl_req r = { .ca_cert = path("ca.crt"), .ca_key = path("ca.key"),
-                                 .crl = path("crl.pem") };
-    char err[512];
-    if (central_crl_update(&r, NULL, err, sizeof err) != 0)
-        fail_msg("crl: %s", err);
+    cf_make_ca_and_server();
+    cf_make(CENTRAL_CERT_SERVER, "ca", "central", "other.example", "srv_other");
+    cf_make(CENTRAL_CERT_BRANCH, "ca", "north", NULL, "north");
+    cf_make(CENTRAL_CERT_BRANCH, "ca", "south", NULL, "south");
+    cf_make(CENTRAL_CERT_BRANCH, "ca", "east", NULL, "east");
+    cf_make(CENTRAL_CERT_CA, NULL, "test CA", NULL, "ca2"); /* same name, another key */
+    cf_make(CENTRAL_CERT_BRANCH, "ca2", "west", NULL, "west");
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
+    return cf_teardown();
 }
 
 /* ---- the test handler ---------------------------------------------------------------------- */
@@ -123,13 +89,6 @@ static unsigned count_call(const char *id)
     return n;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* ops: echo (branch, op and "echo" back), once (counts calls per request_id; the first arms
  * the proxy's drop), sleep ("ms"), fail (returns -1), big (a 70 kB answer), conflict. */
 static int handler(void *ctx, const char *branch, const json_t *req, json_t **resp)
@@ -144,7 +103,7 @@ static int handler(void *ctx, const char *branch, const json_t *req, json_t **re
         return 0;
     }
     if (strcmp(op, "sleep") == 0)
-        sleep_ms((long)json_integer_value(json_object_get(req, "ms")));
+        cf_sleep_ms((long)json_integer_value(json_object_get(req, "ms")));
     *resp = central_response_new(CENTRAL_OK, "done");
     json_object_set_new(*resp, "branch", json_string(branch));
     json_object_set_new(*resp, "op", json_string(op));
@@ -169,101 +128,7 @@ static int handler(void *ctx, const char *branch, const json_t *req, json_t **re
 
 /* ---- a server in a thread ------------------------------------------------------------------ */
 
-struct srv {
-    struct central_server *s;
-    pthread_t thread;
-    int rc;
-    FILE *log;
-    char log_path[128];
-    unsigned port;
-    char port_text[8];
-};
-
-static void *serve_thread(void *arg)
-{
-    struct srv *v = arg;
-    v->rc = central_server_serve(v->s, handler, NULL);
-    return NULL;
-}
-
-/* Starts a server with cfg, whose unset files default to srv.crt and ca.crt. */
-static void srv_start(struct srv *v, struct central_server_config cfg)
-{
-    static unsigned n;
-    memset(v, 0, sizeof *v);
-    snprintf(v->log_path, sizeof v->log_path, "%s/server-%u.log", dir, n++);
-    v->log = fopen(v->log_path, "w");
-    assert_non_null(v->log);
-    cfg.host = "127.0.0.1";
-    cfg.port = "0";
-    cfg.log = v->log;
-    if (cfg.ca_cert == NULL)
-        cfg.ca_cert = path("ca.crt");
-    if (cfg.cert == NULL) {
-        cfg.cert = path("srv.crt");
-        cfg.key = path("srv.key");
-    }
-    char err[512];
-    if (central_server_open(&cfg, &v->s, err, sizeof err) != 0)
-        fail_msg("central_server_open: %s", err);
-    v->port = central_server_port(v->s);
-    assert_true(v->port > 0);
-    snprintf(v->port_text, sizeof v->port_text, "%u", v->port);
-    assert_int_equal(pthread_create(&v->thread, NULL, serve_thread, v), 0);
-}
-
-static void srv_stop(struct srv *v)
-{
-    central_server_stop(v->s);
-    pthread_join(v->thread, NULL);
-    assert_int_equal(v->rc, 0);
-    central_server_close(v->s);
-    fclose(v->log);
-}
-
-static bool log_has(const struct srv *v, const char *text)
-{
-    uint8_t *b;
-    size_t n;
-    char err[256];
-    if (readfile_load(v->log_path, "log", 1 << 22, false, &b, &n, err, sizeof err) != 0)
-        return false;
-    bool has = strstr((char *)b, text) != NULL;
-    readfile_free(b, n);
-    return has;
-}
-
-/* Waits up to ms for text in the server's log. */
-static bool wait_log(const struct srv *v, const char *text, long ms)
-{
-    long long end = net_now_ms() + ms;
-    while (!log_has(v, text)) {
-        if (net_now_ms() > end)
-            return false;
-        sleep_ms(20);
-    }
-    return true;
-}
-
 /* ---- clients -------------------------------------------------------------------------------- */
-
-static struct central_client *client_of(const char *port, const char *branch, const char *name,
-                                        unsigned attempts)
-{
-    char crt[128], key[128], err[512];
-    snprintf(crt, sizeof crt, "%s/%s.crt", dir, branch != NULL ? branch : "");
-    snprintf(key, sizeof key, "%s/%s.key", dir, branch != NULL ? branch : "");
-    struct central_client_config cfg = {
-        .host = "127.0.0.1", .port = port, .ca_cert = path("ca.crt"),
-        .cert = branch != NULL ? crt : NULL, .key = branch != NULL ? key : NULL,
-        .server_name = name, .attempts = attempts, .backoff_ms = 50,
-        .connect_ms = 5000, .call_ms = 10000,
-    };
-    struct central_client *c;
-    if (central_client_open(&cfg, &c, err, sizeof err) != 0)
-        fail_msg("central_client_open: %s", err);
-    return c;
-}
 
 /* One "echo" call; returns the response (status checked by the caller). */
 static json_t *echo(struct central_client *c, const char *text)
@@ -283,7 +148,7 @@ static json_t *echo(struct central_client *c, const char *text)
 static void expect_refused(const char *port, const char *branch, const char *name,
                            const char *why)
 {
-    struct central_client *c = client_of(port, branch, name, 1);
+    struct central_client *c = cf_client(port, branch, name, 1);
     char err[700] = "";
     int rc = central_client_connect(c, err, sizeof err);
     if (rc != CENTRAL_CALL_E_REFUSED)
@@ -307,9 +172,9 @@ struct raw {
 static void raw_open(struct raw *r, const char *port, const char *branch)
 {
     char crt[128], key[128], err[512];
-    snprintf(crt, sizeof crt, "%s/%s.crt", dir, branch);
-    snprintf(key, sizeof key, "%s/%s.key", dir, branch);
-    struct central_tls_files f = { path("ca.crt"), crt, key, NULL };
+    snprintf(crt, sizeof crt, "%s/%s.crt", cf_dir, branch);
+    snprintf(key, sizeof key, "%s/%s.key", cf_dir, branch);
+    struct central_tls_files f = { cf_path("ca.crt"), crt, key, NULL };
     assert_int_equal(central_tls_init(&r->tls, false, &f, err, sizeof err), 0);
     int fd = net_connect("127.0.0.1", port, 5000, "test server", err, sizeof err);
     assert_true(fd >= 0);
@@ -380,9 +245,9 @@ static long closed_after(int fd, long max_ms)
 static void test_mutual_auth(void **state)
 {
     (void)state;
-    struct srv v;
-    srv_start(&v, (struct central_server_config){ .crl = path("crl.pem") });
-    struct central_client *c = client_of(v.port_text, "north", NULL, 0);
+    struct cf_srv v;
+    cf_srv_start(&v, (struct central_server_config){ .crl = cf_path("crl.pem") }, handler, NULL);
+    struct central_client *c = cf_client(v.port_text, "north", NULL, 0);
     for (int i = 0; i < 5; i++) {
         json_t *r = echo(c, "hello");
         expect_status(r, "ok");
@@ -392,15 +257,15 @@ static void test_mutual_auth(void **state)
         assert_int_equal(strlen(id), CENTRAL_REQUEST_ID_NEW);
         char line[160];
         snprintf(line, sizeof line, "branch=north op=echo request_id=%s status=ok", id);
-        assert_true(wait_log(&v, line, 2000));
+        assert_true(cf_wait_log(&v, line, 2000));
         json_decref(r);
     }
     central_client_close(c);
-    assert_true(wait_log(&v, "branch=north closed after 5 requests", 2000));
-    assert_int_equal(log_has(&v, "branch=north connected"), true);
+    assert_true(cf_wait_log(&v, "branch=north closed after 5 requests", 2000));
+    assert_int_equal(cf_log_has(&v, "branch=north connected"), true);
 
     /* the server certificate also names localhost: a DNS name, checked by mbedtls */
-    c = client_of(v.port_text, "south", "localhost", 0);
+    c = cf_client(v.port_text, "south", "localhost", 0);
     json_t *r = echo(c, "x");
     assert_string_equal(json_string_value(json_object_get(r, "branch")), "south");
     json_decref(r);
@@ -419,43 +284,43 @@ static void test_mutual_auth(void **state)
     assert_int_equal(central_call(c, req, &r, err, sizeof err), CENTRAL_CALL_E_PROTOCOL);
     json_decref(req);
     central_client_close(c);
-    srv_stop(&v);
+    cf_srv_stop(&v);
 }
 
 static void test_refusals(void **state)
 {
     (void)state;
-    struct srv v;
-    srv_start(&v, (struct central_server_config){ .crl = path("crl.pem") });
+    struct cf_srv v;
+    cf_srv_start(&v, (struct central_server_config){ .crl = cf_path("crl.pem") }, handler, NULL);
     expect_refused(v.port_text, NULL, NULL, "refused the handshake");
-    assert_true(wait_log(&v, "refused: the client sent no certificate", 2000));
+    assert_true(cf_wait_log(&v, "refused: the client sent no certificate", 2000));
     expect_refused(v.port_text, "west", NULL, "refused the handshake");
-    assert_true(wait_log(&v, "refused: the client's certificate CN=west was refused", 2000));
-    srv_stop(&v);
+    assert_true(cf_wait_log(&v, "refused: the client's certificate CN=west was refused", 2000));
+    cf_srv_stop(&v);
 
     /* the client refuses a server certificate for another host */
-    srv_start(&v, (struct central_server_config){ .cert = path("srv_other.crt"),
-                                                  .key = path("srv_other.key") });
+    cf_srv_start(&v, (struct central_server_config){ .cert = cf_path("srv_other.crt"),
+                                                  .key = cf_path("srv_other.key") }, handler, NULL);
     expect_refused(v.port_text, "north", "127.0.0.1", "CN");
     expect_refused(v.port_text, "north", "localhost", "CN");
-    struct central_client *c = client_of(v.port_text, "north", "other.example", 0);
+    struct central_client *c = cf_client(v.port_text, "north", "other.example", 0);
     json_t *r = echo(c, "ok");
     json_decref(r);
     central_client_close(c);
-    srv_stop(&v);
+    cf_srv_stop(&v);
 }
 
 static void test_revoked_without_restart(void **state)
 {
     (void)state;
-    struct srv v;
-    srv_start(&v, (struct central_server_config){ .crl = path("crl.pem") });
-    struct central_client *east = client_of(v.port_text, "east", NULL, 2);
+    struct cf_srv v;
+    cf_srv_start(&v, (struct central_server_config){ .crl = cf_path("crl.pem") }, handler, NULL);
+    struct central_client *east = cf_client(v.port_text, "east", NULL, 2);
     json_t *r = echo(east, "before");
     json_decref(r);
 
-    struct central_crl_req q = { .ca_cert = path("ca.crt"), .ca_key = path("ca.key"),
-                                 .crl = path("crl.pem"), .revoke = path("east.crt") };
+    struct central_crl_req q = { .ca_cert = cf_path("ca.crt"), .ca_key = cf_path("ca.key"),
+                                 .crl = cf_path("crl.pem"), .revoke = cf_path("east.crt") };
     char err[512];
     assert_int_equal(central_crl_update(&q, NULL, err, sizeof err), 0);
     /* the open connection ends at its next request, and east cannot come back */
@@ -463,12 +328,12 @@ static void test_revoked_without_restart(void **state)
     assert_int_equal(central_call(east, req, &r, err, sizeof err), CENTRAL_CALL_E_REFUSED);
     json_decref(req);
     central_client_close(east);
-    assert_true(wait_log(&v, "branch=east closed after 1 request: the certificate was revoked "
+    assert_true(cf_wait_log(&v, "branch=east closed after 1 request: the certificate was revoked "
                          "while connected", 2000));
     expect_refused(v.port_text, "east", NULL, "refused the handshake");
-    assert_true(wait_log(&v, "read the changed CRL", 2000));
-    assert_true(wait_log(&v, "CN=east was refused: The certificate has been revoked", 2000));
-    struct central_client *c = client_of(v.port_text, "north", NULL, 1);
+    assert_true(cf_wait_log(&v, "read the changed CRL", 2000));
+    assert_true(cf_wait_log(&v, "CN=east was refused: The certificate has been revoked", 2000));
+    struct central_client *c = cf_client(v.port_text, "north", NULL, 1);
     r = echo(c, "still in");
     json_decref(r);
     central_client_close(c);
@@ -476,31 +341,31 @@ static void test_revoked_without_restart(void **state)
     /* a CRL file that turns bad lets nobody in until it is good again */
     uint8_t *good;
     size_t len;
-    assert_int_equal(readfile_load(path("crl.pem"), "crl", 1 << 20, false, &good, &len, err,
+    assert_int_equal(readfile_load(cf_path("crl.pem"), "crl", 1 << 20, false, &good, &len, err,
                                    sizeof err), 0);
-    FILE *f = fopen(path("crl.pem"), "w");
+    FILE *f = fopen(cf_path("crl.pem"), "w");
     fputs("not a CRL\n", f);
     fclose(f);
-    c = client_of(v.port_text, "north", NULL, 1); /* the server just closes: worth a retry */
+    c = cf_client(v.port_text, "north", NULL, 1); /* the server just closes: worth a retry */
     assert_int_equal(central_client_connect(c, err, sizeof err), CENTRAL_CALL_E_UNREACHABLE);
     central_client_close(c);
-    assert_true(wait_log(&v, "no usable CRL, so no client is let in", 2000));
-    f = fopen(path("crl.pem"), "w");
+    assert_true(cf_wait_log(&v, "no usable CRL, so no client is let in", 2000));
+    f = fopen(cf_path("crl.pem"), "w");
     fwrite(good, 1, len, f);
     fclose(f);
     readfile_free(good, len);
-    c = client_of(v.port_text, "north", NULL, 1);
+    c = cf_client(v.port_text, "north", NULL, 1);
     r = echo(c, "back");
     json_decref(r);
     central_client_close(c);
-    srv_stop(&v);
+    cf_srv_stop(&v);
 }
 
 static void test_plain_tcp(void **state)
 {
     (void)state;
-    struct srv v;
-    srv_start(&v, (struct central_server_config){ .handshake_ms = 2000 });
+    struct cf_srv v;
+    cf_srv_start(&v, (struct central_server_config){ .handshake_ms = 2000 }, handler, NULL);
     static const char *const junk[] = {
         "GET / HTTP/1.1\r\nHost: central\r\n\r\n",
         "\x00\x00\x00\x10{\"op\":\"lookup\"}",
@@ -515,20 +380,20 @@ static void test_plain_tcp(void **state)
             fail_msg("junk %zu: the server did not close the connection", i);
         close(fd);
     }
-    assert_true(wait_log(&v, "refused: TLS handshake failed", 2000));
-    struct central_client *c = client_of(v.port_text, "north", NULL, 1);
+    assert_true(cf_wait_log(&v, "refused: TLS handshake failed", 2000));
+    struct central_client *c = cf_client(v.port_text, "north", NULL, 1);
     json_t *r = echo(c, "after junk");
     expect_status(r, "ok");
     json_decref(r);
     central_client_close(c);
-    srv_stop(&v);
+    cf_srv_stop(&v);
 }
 
 static void test_frames(void **state)
 {
     (void)state;
-    struct srv v;
-    srv_start(&v, (struct central_server_config){ 0 });
+    struct cf_srv v;
+    cf_srv_start(&v, (struct central_server_config){ 0 }, handler, NULL);
     struct raw r;
     /* oversized: answered, then closed */
     raw_open(&r, v.port_text, "north");
@@ -540,7 +405,7 @@ static void test_frames(void **state)
     json_decref(o);
     o = raw_read(&r, CENTRAL_FRAME_CLOSED);
     raw_close(&r);
-    assert_true(wait_log(&v, "out of step after an oversized frame", 2000));
+    assert_true(cf_wait_log(&v, "out of step after an oversized frame", 2000));
 
     /* malformed JSON and bad envelopes: answered, the connection stays */
     raw_open(&r, v.port_text, "north");
@@ -584,19 +449,19 @@ static void test_frames(void **state)
     expect_status(o, "ok");
     json_decref(o);
     raw_close(&r);
-    assert_true(wait_log(&v, "request_id=fine status=ok", 2000));
-    assert_true(log_has(&v, "op=fail request_id=fail status=internal"));
-    assert_true(log_has(&v, "request_id=big response not sent"));
-    assert_true(log_has(&v, "op=big request_id=big status=internal"));
-    assert_false(log_has(&v, "S3CR3T"));
-    srv_stop(&v);
+    assert_true(cf_wait_log(&v, "request_id=fine status=ok", 2000));
+    assert_true(cf_log_has(&v, "op=fail request_id=fail status=internal"));
+    assert_true(cf_log_has(&v, "request_id=big response not sent"));
+    assert_true(cf_log_has(&v, "op=big request_id=big status=internal"));
+    assert_false(cf_log_has(&v, "S3CR3T"));
+    cf_srv_stop(&v);
 }
 
 static void test_slow_clients(void **state)
 {
     (void)state;
-    struct srv v;
-    srv_start(&v, (struct central_server_config){ .handshake_ms = 1500, .idle_ms = 1500 });
+    struct cf_srv v;
+    cf_srv_start(&v, (struct central_server_config){ .handshake_ms = 1500, .idle_ms = 1500 }, handler, NULL);
     long long start = net_now_ms();
     int silent[4];
     for (int i = 0; i < 4; i++)
@@ -608,7 +473,7 @@ static void test_slow_clients(void **state)
     raw_send(&partial, "\x00\x00", 2);
 
     long long t0 = net_now_ms();
-    struct central_client *c = client_of(v.port_text, "north", NULL, 1);
+    struct central_client *c = cf_client(v.port_text, "north", NULL, 1);
     json_t *r = echo(c, "not delayed");
     long long took = net_now_ms() - t0;
     json_decref(r);
@@ -628,31 +493,31 @@ static void test_slow_clients(void **state)
     assert_true(waited >= 1500);
     raw_read(&partial, CENTRAL_FRAME_CLOSED); /* close_notify from the server */
     raw_close(&partial);
-    assert_true(wait_log(&v, "refused: timeout during the handshake", 2000));
-    assert_true(wait_log(&v, "branch=south closed after 0 requests: timeout while reading a "
+    assert_true(cf_wait_log(&v, "refused: timeout during the handshake", 2000));
+    assert_true(cf_wait_log(&v, "branch=south closed after 0 requests: timeout while reading a "
                          "frame header", 2000));
-    srv_stop(&v);
+    cf_srv_stop(&v);
 }
 
 static void test_max_conns(void **state)
 {
     (void)state;
-    struct srv v;
-    srv_start(&v, (struct central_server_config){ .max_conns = 2 });
+    struct cf_srv v;
+    cf_srv_start(&v, (struct central_server_config){ .max_conns = 2 }, handler, NULL);
     int a = tcp_to(v.port_text), b = tcp_to(v.port_text);
-    sleep_ms(100);
+    cf_sleep_ms(100);
     int x = tcp_to(v.port_text);
     long ms = closed_after(x, 3000);
     assert_true(ms >= 0 && ms < 2000);
     close(x);
-    assert_true(wait_log(&v, "refused: 2 connections open, the maximum", 2000));
+    assert_true(cf_wait_log(&v, "refused: 2 connections open, the maximum", 2000));
     close(a);
     close(b);
-    struct central_client *c = client_of(v.port_text, "north", NULL, 0); /* retries */
+    struct central_client *c = cf_client(v.port_text, "north", NULL, 0); /* retries */
     json_t *r = echo(c, "a slot again");
     json_decref(r);
     central_client_close(c);
-    srv_stop(&v);
+    cf_srv_stop(&v);
 }
 
 struct worker {
@@ -666,10 +531,10 @@ static void *worker_thread(void *arg)
     char err[512];
     struct central_client *c = NULL;
     char crt[128], key[128];
-    snprintf(crt, sizeof crt, "%s/%s.crt", dir, w->branch);
-    snprintf(key, sizeof key, "%s/%s.key", dir, w->branch);
+    snprintf(crt, sizeof crt, "%s/%s.crt", cf_dir, w->branch);
+    snprintf(key, sizeof key, "%s/%s.key", cf_dir, w->branch);
     struct central_client_config cfg = { .host = "127.0.0.1", .port = w->port,
-                                         .ca_cert = path("ca.crt"), .cert = crt, .key = key };
+                                         .ca_cert = cf_path("ca.crt"), .cert = crt, .key = key };
     if (central_client_open(&cfg, &c, err, sizeof err) != 0)
         return NULL;
     for (int i = 0; i < 25; i++) {
@@ -691,8 +556,8 @@ static void *worker_thread(void *arg)
 static void test_concurrent(void **state)
 {
     (void)state;
-    struct srv v;
-    srv_start(&v, (struct central_server_config){ .crl = path("crl.pem") });
+    struct cf_srv v;
+    cf_srv_start(&v, (struct central_server_config){ .crl = cf_path("crl.pem") }, handler, NULL);
     enum { N = 16 };
     struct worker w[N];
     pthread_t t[N];
@@ -708,7 +573,7 @@ static void test_concurrent(void **state)
     }
     print_message("%d requests from %d clients in %lld ms\n", total, N, net_now_ms() - t0);
     assert_int_equal(total, N * 25);
-    srv_stop(&v);
+    cf_srv_stop(&v);
 }
 
 /* ---- a proxy that drops the first response ------------------------------------------------ */
@@ -764,8 +629,8 @@ static void *proxy_thread(void *arg)
 static void test_retry_same_id(void **state)
 {
     (void)state;
-    struct srv v;
-    srv_start(&v, (struct central_server_config){ 0 });
+    struct cf_srv v;
+    cf_srv_start(&v, (struct central_server_config){ 0 }, handler, NULL);
     struct proxy p = { .to = v.port_text };
     char err[256];
     assert_int_equal(net_listen("127.0.0.1", "0", &p.lfd, 1, &p.port, err, sizeof err), 1);
@@ -774,7 +639,7 @@ static void test_retry_same_id(void **state)
     atomic_store(&proxy_drop, false);
     assert_int_equal(pthread_create(&p.thread, NULL, proxy_thread, &p), 0);
 
-    struct central_client *c = client_of(p.port_text, "north", "127.0.0.1", 3);
+    struct central_client *c = cf_client(p.port_text, "north", "127.0.0.1", 3);
     json_t *req = json_pack("{s:s}", "op", "once");
     json_t *resp = NULL;
     assert_int_equal(central_call(c, req, &resp, err, sizeof err), 0);
@@ -786,7 +651,7 @@ static void test_retry_same_id(void **state)
     assert_int_equal(p.conns, 2);
     char line[128];
     snprintf(line, sizeof line, "op=once request_id=%s status=ok", id);
-    assert_true(wait_log(&v, line, 2000));
+    assert_true(cf_wait_log(&v, line, 2000));
     json_decref(resp);
     json_decref(req);
     central_client_close(c);
@@ -795,7 +660,7 @@ static void test_retry_same_id(void **state)
     close(p.lfd);
     close(p.stop[0]);
     close(p.stop[1]);
-    srv_stop(&v);
+    cf_srv_stop(&v);
 }
 
 static void test_retry_bounded(void **state)
@@ -808,7 +673,7 @@ static void test_retry_bounded(void **state)
     assert_int_equal(net_listen("127.0.0.1", "0", &fd, 1, &port, err, sizeof err), 1);
     close(fd);
     snprintf(port_text, sizeof port_text, "%u", port);
-    struct central_client *c = client_of(port_text, "north", NULL, 3);
+    struct central_client *c = cf_client(port_text, "north", NULL, 3);
     json_t *req = json_pack("{s:s}", "op", "echo");
     json_t *resp = NULL;
     long long t0 = net_now_ms();
@@ -825,20 +690,20 @@ static void test_retry_bounded(void **state)
 static void test_stop_finishes_requests(void **state)
 {
     (void)state;
-    struct srv v;
-    srv_start(&v, (struct central_server_config){ 0 });
+    struct cf_srv v;
+    cf_srv_start(&v, (struct central_server_config){ 0 }, handler, NULL);
     struct raw r;
     raw_open(&r, v.port_text, "north");
     char err[256];
     json_t *req = json_pack("{s:s, s:s, s:i}", "op", "sleep", "request_id", "slow", "ms", 500);
     assert_int_equal(central_frame_write(&r.conn.io, req, err, sizeof err), 0);
     json_decref(req);
-    assert_true(wait_log(&v, "branch=north connected", 2000));
-    sleep_ms(100);
+    assert_true(cf_wait_log(&v, "branch=north connected", 2000));
+    cf_sleep_ms(100);
     int idle = tcp_to(v.port_text); /* an open handshake, ended by the stop */
-    sleep_ms(50);
+    cf_sleep_ms(50);
     long long t0 = net_now_ms();
-    srv_stop(&v); /* joins every connection thread */
+    cf_srv_stop(&v); /* joins every connection thread */
     long long took = net_now_ms() - t0;
     assert_true(took < 3000);
     json_t *o = raw_read(&r, CENTRAL_FRAME_OK); /* the request under way was answered */
@@ -853,23 +718,23 @@ static void test_stop_finishes_requests(void **state)
 static void test_run_until_signal(void **state)
 {
     (void)state;
-    struct srv v; /* only its log */
+    struct cf_srv v; /* only its log */
     memset(&v, 0, sizeof v);
-    snprintf(v.log_path, sizeof v.log_path, "%s/run.log", dir);
+    snprintf(v.log_path, sizeof v.log_path, "%s/run.log", cf_dir);
     FILE *log = fopen(v.log_path, "w");
     assert_non_null(log);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
         struct central_server_config cfg = {
-            .host = "127.0.0.1", .port = "0", .ca_cert = path("ca.crt"),
-            .cert = path("srv.crt"), .key = path("srv.key"), .crl = path("crl.pem"),
+            .host = "127.0.0.1", .port = "0", .ca_cert = cf_path("ca.crt"),
+            .cert = cf_path("srv.crt"), .key = cf_path("srv.key"), .crl = cf_path("crl.pem"),
             .log = log,
         };
         _exit(central_server_run(&cfg, handler, NULL) == 0 ? 0 : 1);
     }
     fclose(log);
-    assert_true(wait_log(&v, "listening on 127.0.0.1:", 5000));
+    assert_true(cf_wait_log(&v, "listening on 127.0.0.1:", 5000));
     uint8_t *text;
     size_t n;
     char err[256], port[8] = "";
@@ -878,7 +743,7 @@ static void test_run_until_signal(void **state)
     const char *at = strstr((char *)text, "listening on 127.0.0.1:");
     sscanf(at + strlen("listening on 127.0.0.1:"), "%7[0-9]", port);
     readfile_free(text, n);
-    struct central_client *c = client_of(port, "north", NULL, 1);
+    struct central_client *c = cf_client(port, "north", NULL, 1);
     json_t *r = echo(c, "signal");
     json_decref(r);
     central_client_close(c);
@@ -886,15 +751,15 @@ static void test_run_until_signal(void **state)
     int status = -1;
     long long end = net_now_ms() + 5000;
     while (waitpid(pid, &status, WNOHANG) == 0 && net_now_ms() < end)
-        sleep_ms(20);
+        cf_sleep_ms(20);
     if (!WIFEXITED(status)) {
         kill(pid, SIGKILL);
         waitpid(pid, &status, 0);
         fail_msg("central_server_run did not stop on SIGTERM");
     }
     assert_int_equal(WEXITSTATUS(status), 0);
-    assert_true(log_has(&v, "central: SIGTERM received"));
-    assert_true(log_has(&v, "central: stopped"));
+    assert_true(cf_log_has(&v, "central: SIGTERM received"));
+    assert_true(cf_log_has(&v, "central: stopped"));
 }
 
 int main(void)
