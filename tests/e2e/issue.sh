@@ -82,11 +82,11 @@ E="sim:$tmp/e.nvm" K="sim:$tmp/k.nvm" G="sim:$tmp/g.nvm"
 run no-db 1 "$icissue" list --db "$db"
 has no-db err "icissue init"
 run init 0 "$icissue" init --db "$db"
-has init out "created issuance file $db: schema version 1"
+has init out "created issuance file $db: schema version 2"
 eq "mode of the issuance file" "$(stat -c %a "$db")" 600
-eq "schema_version table" "$(sql 'SELECT version FROM schema_version')" 1
+eq "schema_version table" "$(sql 'SELECT version FROM schema_version')" 2
 run init-again 0 "$icissue" init --db "$db"
-has init-again out "schema version 1 (up to date)"
+has init-again out "schema version 2 (up to date)"
 export ICISSUE_DB="$db" # from here on the default of --db
 
 run types-load 0 "$icissue" types load "$types"

@@ -2,7 +2,8 @@
  * (examples/types.json): files checked byte for byte against the record, both roles, every
  * refusal leaving the issuance file unchanged, a wrong status word spoiling the card, identity
  * read through the correlation table for two types whose identity sits in different files,
- * reissue from a card and by identity, reruns, and SIGKILL at random instants of a reissue. */
+ * reissue from a card and by identity, reruns, and SIGKILL at random instants of a reissue;
+ * everything on both back ends of the issuance file (testdb.h). */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,6 +25,7 @@
 #include "issue.h"
 #include "reissue.h"
 #include "secrets.h"
+#include "testdb.h"
 #include "transport.h"
 #include "typefile.h"
 
@@ -32,8 +34,7 @@
 #define SHARE1 "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF"
 
 struct env {
-    char dir[64];
-    char db_path[128];
+    struct testdb t; /* t.dir holds the simulated cards */
     struct idb *db;
     struct secrets issuer;
     unsigned next_card;
@@ -48,7 +49,7 @@ static void make_pin(struct secret_pin *p, const char *v)
 
 static void card_path(const struct env *e, const char *name, char *out, size_t cap)
 {
-    snprintf(out, cap, "sim:%s/%s.nvm", e->dir, name);
+    snprintf(out, cap, "sim:%s/%s.nvm", e->t.dir, name);
 }
 
 /* Opens (creating on first use) the simulated card name. */
@@ -92,17 +93,20 @@ static void add_record(struct env *e, const char *identity, const char *type, bo
 static int setup(void **state)
 {
     struct env *e = calloc(1, sizeof *e);
-    snprintf(e->dir, sizeof e->dir, "/tmp/test_issue.XXXXXX");
-    if (e == NULL || mkdtemp(e->dir) == NULL)
+    if (e == NULL || testdb_create("issue", &e->t) != 0) {
+        free(e);
         return -1;
-    snprintf(e->db_path, sizeof e->db_path, "%s/issuance.db", e->dir);
+    }
     char err[512];
     struct ct_file *f = calloc(1, sizeof *f);
-    if (f == NULL || idb_open(e->db_path, true, &e->db, err, sizeof err) != IDB_OK ||
+    if (f == NULL || idb_open(e->t.uri, true, &e->db, err, sizeof err) != IDB_OK ||
         typefile_load("examples/types.json", f, err, sizeof err) != 0 ||
         idb_types_store(e->db, f, err, sizeof err) != IDB_OK) {
         fprintf(stderr, "setup: %s\n", err);
         free(f);
+        idb_close(e->db);
+        testdb_drop(&e->t);
+        free(e);
         return -1;
     }
     free(f);
@@ -116,11 +120,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct env *e = *state;
-    char cmd[128];
     idb_close(e->db);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
-    if (system(cmd) != 0)
-        return -1;
+    testdb_drop(&e->t);
     free(e);
     return 0;
 }
@@ -242,8 +243,8 @@ static void test_issue_original_files_match_record(void **state)
     /* card face and stripe of the record: the PAN is the IIN and the member number's last 12
      * digits with the Luhn digit */
     char png[160], stripe[160], text[256] = "";
-    snprintf(png, sizeof png, "%s/face.png", e->dir);
-    snprintf(stripe, sizeof stripe, "%s/stripe.txt", e->dir);
+    snprintf(png, sizeof png, "%s/face.png", e->t.dir);
+    snprintf(stripe, sizeof stripe, "%s/stripe.txt", e->t.dir);
     assert_int_equal(issue_print(e->db, &r, NULL, png, stripe, err, sizeof err), 0);
     FILE *f = fopen(png, "rb");
     assert_non_null(f);
@@ -440,7 +441,7 @@ static struct reissue_params reissue_params(struct env *e, struct cardop *old,
 {
     struct reissue_params rp = { .issue = params(e, identity, CT_ORIGINAL), .old_card = old };
     static char path[160];
-    snprintf(path, sizeof path, "%s/reissue.json", e->dir);
+    snprintf(path, sizeof path, "%s/reissue.json", e->t.dir);
     rp.reissue_file = path;
     return rp;
 }
@@ -588,7 +589,7 @@ static int child_reissue(struct env *e, const char *old_name, const char *new_na
 {
     char err[512];
     struct idb *db;
-    if (idb_open(e->db_path, false, &db, err, sizeof err) != IDB_OK)
+    if (idb_open(e->t.uri, false, &db, err, sizeof err) != IDB_OK)
         return 3;
     struct cardop old, nw;
     struct transport *to = card_open(e, old_name, &old), *tn = card_open(e, new_name, &nw);
@@ -720,5 +721,5 @@ int main(void)
         cmocka_unit_test(test_refused_reissue_keeps_old_card),
         cmocka_unit_test(test_sigkill_during_reissue),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return TESTDB_RUN(tests, setup, teardown);
 }
