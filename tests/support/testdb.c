@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <libpq-fe.h>
+#include <sqlite3.h>
 
 enum testdb_backend testdb_current = TESTDB_SQLITE;
 
@@ -113,6 +114,33 @@ void testdb_drop(struct testdb *t)
             fprintf(stderr, "testdb: cannot remove %s\n", t->dir);
         t->dir[0] = '\0';
     }
+}
+
+int testdb_exec(const struct testdb *t, const char *sql, char *err, size_t errlen)
+{
+    int rc = -1;
+    snprintf(err, errlen, "cannot connect");
+    if (t->backend == TESTDB_SQLITE) {
+        sqlite3 *db = NULL;
+        char *msg = NULL;
+        if (sqlite3_open_v2(t->uri, &db, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK) {
+            rc = sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK ? 0 : -1;
+            snprintf(err, errlen, "%s", msg != NULL ? msg : "");
+        }
+        sqlite3_free(msg);
+        sqlite3_close(db);
+        return rc;
+    }
+    PGconn *c = PQconnectdb(t->uri);
+    if (PQstatus(c) == CONNECTION_OK) {
+        PGresult *r = PQexec(c, sql);
+        ExecStatusType st = PQresultStatus(r);
+        rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;
+        snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+    PQfinish(c);
+    return rc;
 }
 
 int testdb_run(const struct CMUnitTest *tests, size_t n, CMFixtureFunction setup,

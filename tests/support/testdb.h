@@ -34,6 +34,11 @@ int testdb_create(const char *tag, struct testdb *t);
 /* Drops the database and removes the directory with everything in it. */
 void testdb_drop(struct testdb *t);
 
+/* Runs SQL on t's database directly, not through idb (to set up a state the API cannot,
+ * or check that the database refuses something). Returns 0, or -1 with the database's
+ * message in err. */
+int testdb_exec(const struct testdb *t, const char *sql, char *err, size_t errlen);
+
 /* Runs the cmocka group on each back end (PostgreSQL skipped, with a line saying so, when
  * $ICDUP_TEST_PG is not set); returns the number of failed tests. */
 int testdb_run(const struct CMUnitTest *tests, size_t n, CMFixtureFunction setup,

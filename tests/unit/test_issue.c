@@ -583,6 +583,42 @@ static void test_refused_reissue_keeps_old_card(void **state)
     transport_close(tt);
 }
 
+/* A record claimed by a branch (idb_claim) is the branch's until it confirms or aborts: a local
+ * issue or reissue may not make a second card for it meanwhile. */
+static void test_claimed_record_not_issued_here(void **state)
+{
+    struct env *e = *state;
+    add_record(e, "5600000000000001", "ICDUP-1", false);
+    add_record(e, "5600000000000002", "ICDUP-1", false);
+    issue_on(e, "5600000000000002", "claim-old");
+    char err[512] = "";
+    struct idb_claim c1, c2;
+    assert_int_equal(idb_claim(e->db, "5600000000000001", "branch-9", "r1", 600, &c1, NULL, err,
+                               sizeof err),
+                     IDB_OK);
+    assert_int_equal(idb_claim(e->db, "5600000000000002", "branch-9", "r2", 600, &c2, NULL, err,
+                               sizeof err),
+                     IDB_OK);
+    struct cardop nw, old;
+    struct transport *tn = card_open(e, "claim-new", &nw), *to = card_open(e, "claim-old", &old);
+    struct issue_params p = params(e, "5600000000000001", CT_ORIGINAL);
+    struct issue_result ir;
+    assert_int_equal(issue_card(&p, &nw, &ir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "claimed by branch branch-9"));
+    struct reissue_params rp = reissue_params(e, &old, NULL);
+    struct reissue_result res;
+    assert_int_equal(reissue_card(&rp, &nw, &res, err, sizeof err), -1);
+    assert_non_null(strstr(err, "claimed by branch branch-9"));
+    assert_int_equal(life_cycle(&nw), LCS_CREATION);
+    assert_int_equal(life_cycle(&old), LCS_OPERATIONAL);
+    /* aborted: the old card is the live one again, and a local reissue goes ahead */
+    assert_int_equal(idb_abort(e->db, c2.token, "branch-9", "r3", NULL, err, sizeof err), IDB_OK);
+    assert_int_equal(reissue_card(&rp, &nw, &res, err, sizeof err), 0);
+    assert_int_equal(res.issued.issue_count, 2);
+    transport_close(tn);
+    transport_close(to);
+}
+
 /* ---- SIGKILL at random instants ---------------------------------------------------------- */
 
 static int child_reissue(struct env *e, const char *old_name, const char *new_name)
@@ -719,6 +755,7 @@ int main(void)
         cmocka_unit_test(test_reissue_from_card_and_rerun),
         cmocka_unit_test(test_reissue_lost_card_by_id),
         cmocka_unit_test(test_refused_reissue_keeps_old_card),
+        cmocka_unit_test(test_claimed_record_not_issued_here),
         cmocka_unit_test(test_sigkill_during_reissue),
     };
     return TESTDB_RUN(tests, setup, teardown);
