@@ -15,6 +15,9 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "idb.h"
+#include "typefile.h"
+
 enum testdb_backend testdb_current = TESTDB_SQLITE;
 
 const char *testdb_name(enum testdb_backend b)
@@ -114,6 +117,34 @@ void testdb_drop(struct testdb *t)
             fprintf(stderr, "testdb: cannot remove %s\n", t->dir);
         t->dir[0] = '\0';
     }
+}
+
+int testdb_open(const char *tag, const char *types, struct testdb *t, struct idb **db)
+{
+    char err[512] = "out of memory";
+    *db = NULL;
+    if (testdb_create(tag, t) != 0)
+        return -1;
+    int rc = idb_open(t->uri, true, db, err, sizeof err) == IDB_OK ? 0 : -1;
+    if (rc == 0 && types != NULL) {
+        struct ct_file *f = calloc(1, sizeof *f);
+        if (f == NULL || typefile_load(types, f, err, sizeof err) != 0 ||
+            idb_types_store(*db, f, err, sizeof err) != IDB_OK)
+            rc = -1;
+        free(f);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "testdb: %s\n", err);
+        testdb_close(t, *db);
+        *db = NULL;
+    }
+    return rc;
+}
+
+void testdb_close(struct testdb *t, struct idb *db)
+{
+    idb_close(db);
+    testdb_drop(t);
 }
 
 int testdb_exec(const struct testdb *t, const char *sql, char *err, size_t errlen)

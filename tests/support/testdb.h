@@ -34,6 +34,16 @@ int testdb_create(const char *tag, struct testdb *t);
 /* Drops the database and removes the directory with everything in it. */
 void testdb_drop(struct testdb *t);
 
+struct idb;
+
+/* testdb_create, then the issuance file opened (made) in *db and, when types is not NULL,
+ * the card types of that card-type file stored. Returns 0, or -1 with a message on stderr
+ * and nothing left behind. */
+int testdb_open(const char *tag, const char *types, struct testdb *t, struct idb **db);
+
+/* Closes db and drops t. */
+void testdb_close(struct testdb *t, struct idb *db);
+
 /* Runs SQL on t's database directly, not through idb (to set up a state the API cannot,
  * or check that the database refuses something). Returns 0, or -1 with the database's
  * message in err. */

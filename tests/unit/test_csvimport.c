@@ -132,9 +132,8 @@ static int setup(void **state)
 {
     struct g *g = calloc(1, sizeof *g);
     assert_non_null(g);
-    assert_int_equal(testdb_create("csvimport", &g->t), 0);
+    assert_int_equal(testdb_open("csvimport", NULL, &g->t, &g->db), 0);
     snprintf(g->csv_path, sizeof g->csv_path, "%s/records.csv", g->t.dir);
-    assert_int_equal(idb_open(g->t.uri, true, &g->db, g->err, sizeof g->err), IDB_OK);
     struct ct_file *f = make_types();
     int rc = idb_types_store(g->db, f, g->err, sizeof g->err);
     free(f);
@@ -151,8 +150,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct g *g = *state;
-    idb_close(g->db);
-    testdb_drop(&g->t);
+    testdb_close(&g->t, g->db);
     free(g);
     return 0;
 }

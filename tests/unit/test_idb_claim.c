@@ -30,7 +30,6 @@
 
 #include "idb.h"
 #include "testdb.h"
-#include "typefile.h"
 
 #define LEASE 600u
 
@@ -65,15 +64,9 @@ static void add_record(struct idb *db, const char *identity)
 static int setup(void **state)
 {
     struct env *e = calloc(1, sizeof *e);
-    struct ct_file *f = calloc(1, sizeof *f);
-    int rc = -1;
-    if (e == NULL || f == NULL || testdb_create("claim", &e->t) != 0)
-        goto out;
-    if (idb_open(e->t.uri, true, &e->db, e->err, sizeof e->err) != IDB_OK ||
-        typefile_load("examples/types.json", f, e->err, sizeof e->err) != 0 ||
-        idb_types_store(e->db, f, e->err, sizeof e->err) != IDB_OK) {
-        fprintf(stderr, "setup: %s\n", e->err);
-        goto out;
+    if (e == NULL || testdb_open("claim", "examples/types.json", &e->t, &e->db) != 0) {
+        free(e);
+        return -1;
     }
     for (int i = 1; i <= 4; i++) {
         char id[16];
@@ -84,25 +77,20 @@ static int setup(void **state)
     struct idb_record r;
     if (idb_record_by_identity(e->db, "C1", &r, e->err, sizeof e->err) != IDB_OK ||
         idb_record_mark_issued(e->db, r.id, SERIAL_OLD, "ICDUP-1", NULL, e->err,
-                               sizeof e->err) != IDB_OK)
-        goto out;
-    rc = 0;
-    *state = e;
-out:
-    free(f);
-    if (rc != 0 && e != NULL) {
-        idb_close(e->db);
-        testdb_drop(&e->t);
+                               sizeof e->err) != IDB_OK) {
+        fprintf(stderr, "setup: %s\n", e->err);
+        testdb_close(&e->t, e->db);
         free(e);
+        return -1;
     }
-    return rc;
+    *state = e;
+    return 0;
 }
 
 static int teardown(void **state)
 {
     struct env *e = *state;
-    idb_close(e->db);
-    testdb_drop(&e->t);
+    testdb_close(&e->t, e->db);
     free(e);
     return 0;
 }

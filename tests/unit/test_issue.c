@@ -27,7 +27,6 @@
 #include "secrets.h"
 #include "testdb.h"
 #include "transport.h"
-#include "typefile.h"
 
 #define PUK "12345678"
 #define ADMIN "87654321"
@@ -93,23 +92,10 @@ static void add_record(struct env *e, const char *identity, const char *type, bo
 static int setup(void **state)
 {
     struct env *e = calloc(1, sizeof *e);
-    if (e == NULL || testdb_create("issue", &e->t) != 0) {
+    if (e == NULL || testdb_open("issue", "examples/types.json", &e->t, &e->db) != 0) {
         free(e);
         return -1;
     }
-    char err[512];
-    struct ct_file *f = calloc(1, sizeof *f);
-    if (f == NULL || idb_open(e->t.uri, true, &e->db, err, sizeof err) != IDB_OK ||
-        typefile_load("examples/types.json", f, err, sizeof err) != 0 ||
-        idb_types_store(e->db, f, err, sizeof err) != IDB_OK) {
-        fprintf(stderr, "setup: %s\n", err);
-        free(f);
-        idb_close(e->db);
-        testdb_drop(&e->t);
-        free(e);
-        return -1;
-    }
-    free(f);
     secrets_init(&e->issuer);
     make_pin(&e->issuer.puk, PUK);
     make_pin(&e->issuer.admin, ADMIN);
@@ -120,8 +106,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct env *e = *state;
-    idb_close(e->db);
-    testdb_drop(&e->t);
+    testdb_close(&e->t, e->db);
     free(e);
     return 0;
 }
