@@ -12,8 +12,8 @@ endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CSTD    := -std=c11
-# libpq (the PostgreSQL back end of the issuance file); Debian's headers are in
-# /usr/include/postgresql, where pkg-config is not installed yet.
+# libpq (the PostgreSQL back end of the issuance file): its headers from pkg-config, else where
+# Debian's libpq-dev puts them (make reads this before `make deps` may install pkg-config).
 PQ_INC  := $(or $(shell pkg-config --cflags-only-I libpq 2>/dev/null),-I/usr/include/postgresql)
 INC     := -Icommon -Icard/core -Icard/hal -Icard/sim -Ihost -Ihost/issuance -Ihost/cli \
            -Itests/support -I/usr/include/PCSC $(PQ_INC)
