@@ -457,6 +457,8 @@ static int apply_claim(struct idb *db, const struct request *rq, const void *arg
             bool released = false;
             rc = release_if_expired(db, &row, rec, &released, err, errlen);
             live = !released;
+            if (released) /* the flag is back to what it was before that claim */
+                rec->issued = row.was_issued;
         } else if (rc == IDB_E_NOTFOUND) {
             rc = IDB_OK;
         }

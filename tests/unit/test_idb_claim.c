@@ -438,7 +438,8 @@ static void wait_past(int64_t unix_s)
 static void test_leases(void **state)
 {
     struct env *e = *state;
-    struct idb_claim a = claim_ok(e, "C1", "b1", "a", 1), b = claim_ok(e, "C2", "b1", "b", 1),
+    /* C1 was issued, C2 to C4 never */
+    struct idb_claim a = claim_ok(e, "C2", "b1", "a", 1), b = claim_ok(e, "C1", "b1", "b", 1),
                      c = claim_ok(e, "C3", "b1", "c", 1);
     struct idb_claim d = claim_ok(e, "C4", "b1", "d", LEASE);
     int64_t last = a.expires_at > b.expires_at ? a.expires_at : b.expires_at;
@@ -447,18 +448,24 @@ static void test_leases(void **state)
     assert_int_equal(idb_confirm(e->db, a.token, "b1", "a2", SERIAL_NEW, NULL, e->err,
                                  sizeof e->err),
                      IDB_OK);
-    /* another claim releases an expired one */
-    struct idb_claim b2 = claim_ok(e, "C2", "b2", "b2", LEASE);
-    assert_int_equal(b2.issue_number, 1);
-    assert_string_equal(events_of(e, "C2").list, "claimed,lease expired,claimed");
+    /* another claim releases an expired one; aborted, the record is as before both */
+    struct idb_claim b2 = claim_ok(e, "C1", "b2", "b2", LEASE);
+    assert_int_equal(b2.issue_number, 2);
     assert_int_equal(idb_abort(e->db, b.token, "b1", "b3", NULL, e->err, sizeof e->err),
                      IDB_E_CONFLICT);
     assert_non_null(strstr(e->err, "expired"));
+    assert_int_equal(idb_abort(e->db, b2.token, "b2", "b4", NULL, e->err, sizeof e->err),
+                     IDB_OK);
+    struct idb_record r;
+    get(e, "C1", &r);
+    assert_true(r.issued);
+    assert_int_equal(r.issue_count, 1);
+    assert_memory_equal(r.card_serial, SERIAL_OLD, IDB_SERIAL_LEN);
+    assert_string_equal(events_of(e, "C1").list, "claimed,lease expired,claimed,claim aborted");
     /* the sweep releases the rest: c only (a confirmed, b released, d live) */
     unsigned released = 99;
     assert_int_equal(idb_claims_expire(e->db, &released, e->err, sizeof e->err), IDB_OK);
     assert_int_equal(released, 1);
-    struct idb_record r;
     get(e, "C3", &r);
     assert_false(r.issued);
     assert_string_equal(events_of(e, "C3").list, "claimed,lease expired");
@@ -471,9 +478,9 @@ static void test_leases(void **state)
     struct idb_claim now;
     assert_int_equal(idb_claim_get(e->db, d.token, &now, e->err, sizeof e->err), IDB_OK);
     assert_true(now.open);
-    get(e, "C1", &r);
+    get(e, "C2", &r);
     assert_true(r.issued);
-    assert_int_equal(r.issue_count, 2);
+    assert_int_equal(r.issue_count, 1);
 }
 
 /* ---- concurrency ----------------------------------------------------------------------- */
