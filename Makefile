@@ -12,8 +12,11 @@ endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CSTD    := -std=c11
+# libpq (the PostgreSQL back end of the issuance file): its headers from pkg-config, else where
+# Debian's libpq-dev puts them (make reads this before `make deps` may install pkg-config).
+PQ_INC  := $(or $(shell pkg-config --cflags-only-I libpq 2>/dev/null),-I/usr/include/postgresql)
 INC     := -Icommon -Icard/core -Icard/hal -Icard/sim -Ihost -Ihost/issuance -Ihost/central \
-           -Ihost/cli -Itests/support -I/usr/include/PCSC
+           -Ihost/cli -Itests/support -I/usr/include/PCSC $(PQ_INC)
 HOSTDEF := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 
 ifeq ($(VARIANT),check)
@@ -27,7 +30,7 @@ OBJ := $(OUT)/obj
 BIN := $(OUT)/bin
 CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(INC) $(HOSTDEF) -pthread $(CFLAGS)
 LDFLAGS_ALL := $(OPT) $(LDFLAGS)
-LDLIBS_ALL  := -lsqlite3 -ljansson -lcsv -lcairo -lpcsclite -lnfc \
+LDLIBS_ALL  := -lsqlite3 -lpq -ljansson -lcsv -lcairo -lpcsclite -lnfc \
                -lmbedtls -lmbedx509 -lmbedcrypto -pthread $(LDLIBS)
 
 COMMON_SRC := $(wildcard common/*.c)

@@ -10,6 +10,8 @@ packages=(
   libmbedtls-dev                    # crypto (host side and simulator)
   gcc-arm-none-eabi libnewlib-arm-none-eabi   # the card core for Cortex-M
   libsqlite3-dev                    # the issuance file (icissue)
+  libpq-dev postgresql              # the issuance file on PostgreSQL; a throwaway server for
+                                    # the tests (scripts/pg-env.sh), psql for their checks
   libjansson-dev                    # card-type files (JSON)
   libcsv-dev                        # issuance records import (CSV)
   libcairo2-dev fonts-dejavu-core   # the card face, rendered to PNG

@@ -487,6 +487,14 @@ static enum claim check_and_claim(struct issue_run *r, struct profile_apdu *step
     hex_serial(r->res->serial, serial);
     if (idb_record_by_identity(db, p->identity, &r->rec, r->err, r->errlen) != IDB_OK)
         return CLAIM_REFUSED;
+    struct idb_claim held;
+    int held_rc = idb_record_claim(db, r->rec.id, &held, r->err, r->errlen);
+    if (held_rc == IDB_OK)
+        snprintf(r->err, r->errlen, "record %s is claimed by branch %s (issue %u): that "
+                 "branch confirms or aborts it, or its lease expires", p->identity,
+                 held.branch, held.issue_number);
+    if (held_rc != IDB_E_NOTFOUND)
+        return CLAIM_REFUSED;
     if (r->rec.has_pending) {
         if (memcmp(r->rec.pending_serial, r->res->serial, IDB_SERIAL_LEN) == 0) {
             enum claim c = finish_pending(r);

@@ -116,9 +116,12 @@ static int reissue_file_path(const char *given, struct idb *db, const char *iden
     }
     char safe[IDB_IDENTITY_MAX + 1];
     issue_file_name(identity, safe, sizeof safe);
-    const char *dbpath = idb_path(db), *slash = strrchr(dbpath, '/');
-    int dirlen = slash != NULL ? (int)(slash - dbpath) + 1 : 0;
-    if ((size_t)snprintf(out, cap, "%.*sreissue-%s.json", dirlen, dbpath, safe) < cap)
+    /* A PostgreSQL database has no directory: the current one then. */
+    const char *dbfile = idb_uri_file(idb_path(db));
+    const char *slash = dbfile != NULL ? strrchr(dbfile, '/') : NULL;
+    int dirlen = slash != NULL ? (int)(slash - dbfile) + 1 : 0;
+    if ((size_t)snprintf(out, cap, "%.*sreissue-%s.json", dirlen, dirlen > 0 ? dbfile : "",
+                         safe) < cap)
         return 0;
     snprintf(err, errlen, "the reissuing file's path is too long");
     return -1;

@@ -20,7 +20,8 @@ struct reissue_params {
     struct issue_params issue;     /* identity: NULL to read it from the old card */
     struct cardop *old_card;       /* NULL: the card is lost (issue.identity given) */
     const char *reissue_file;      /* where the record is extracted (JSON, mode 0600); NULL:
-                                      reissue-IDENTITY.json next to the issuance file */
+                                      reissue-IDENTITY.json next to the issuance file
+                                      (on PostgreSQL, in the current directory) */
     bool keep_old_card;            /* read the old card but leave it live: a branch terminates
                                       it once the central system confirmed the new card
                                       (reissue_end_old_card) */

@@ -4,40 +4,74 @@
 # (secrets hidden), issue of an original and a backup card, the refusals (record already
 # issued, card not blank, loose secrets file) leaving the issuance file unchanged, reissue
 # from a card (the old card terminated; a rerun finds it done) and for a lost card (--id), to
-# another card type, print, batch on a pool of cards, help texts and usage errors. Checks
-# exit codes (0 ok, 1 failure, 2 usage), outputs, the cards (icdup status) and the database
-# (sqlite3).
+# another card type, print, batch on a pool of cards, help texts and usage errors, a
+# PostgreSQL server that does not answer. Checks exit codes (0 ok, 1 failure, 2 usage),
+# outputs, the cards (icdup status) and the database (sqlite3, or psql).
 # Usage: tests/e2e/issue.sh BUILD_DIR   (binaries in BUILD_DIR/bin; run from the repo root;
 #        KEEP=1 keeps the temporary directory with every output for a look afterwards)
+# The issuance file is a SQLite file, or with ICDUP_TEST_BACKEND=postgresql a new database on
+# the server $ICDUP_TEST_PG (a URI without a database, as scripts/pg-env.sh gives), dropped at
+# the end. tests/run-unit.sh runs it on each back end:
+# run-unit: each back end
 set -u
 out=${1:-build/check}
 bin="$out/bin"
 icissue="$bin/icissue"
 icdup="$bin/icdup"
 types=examples/types.json
+backend=${ICDUP_TEST_BACKEND:-sqlite}
 [ -x "$icissue" ] && [ -x "$icdup" ] || { echo "issue.sh: no $icissue or $icdup" >&2; exit 1; }
 [ -f "$types" ] || { echo "issue.sh: no $types (run from the repo root)" >&2; exit 1; }
-command -v sqlite3 >/dev/null || { echo "issue.sh: the sqlite3 command is needed" >&2; exit 1; }
+icissue=$(cd "$bin" && pwd)/icissue # some commands run in another directory
+case $backend in
+  sqlite)
+    command -v sqlite3 >/dev/null || { echo "issue.sh: the sqlite3 command is needed" >&2; exit 1; } ;;
+  postgresql)
+    [ -n "${ICDUP_TEST_PG:-}" ] || { echo "issue.sh: ICDUP_TEST_BACKEND=postgresql needs ICDUP_TEST_PG" >&2; exit 1; }
+    command -v psql >/dev/null || { echo "issue.sh: the psql command is needed" >&2; exit 1; } ;;
+  *) echo "issue.sh: ICDUP_TEST_BACKEND is sqlite or postgresql" >&2; exit 1 ;;
+esac
 
 tmp=$(mktemp -d /tmp/icdup-e2e-issue-XXXXXX)
-trap '[ -n "${KEEP:-}" ] || rm -rf "$tmp"' EXIT
+pgdb=""
+cleanup() {
+  [ -z "$pgdb" ] || psql -X -q "$ICDUP_TEST_PG/postgres" -c "DROP DATABASE IF EXISTS $pgdb WITH (FORCE)" >/dev/null 2>&1
+  [ -n "${KEEP:-}" ] || rm -rf "$tmp"
+}
+trap cleanup EXIT
 
 . "$(dirname "$0")/../support/e2e.sh"
 
 umask 077
-db="$tmp/issuance.db"
-sql() { sqlite3 -batch -noheader "$db" "$@"; }
+# sql QUERIES: the rows of the queries, columns separated by "|". On PostgreSQL the database
+# gets SQLite's hex() and group_concat() for the checks below (functions: no tables).
+if [ "$backend" = sqlite ]; then
+  db="$tmp/issuance.db"
+  shown=$db
+  sql() { sqlite3 -batch -noheader "$db" "$1"; }
+else
+  pgdb=icdup_e2e_issue_$$
+  psql -X -q -v ON_ERROR_STOP=1 "$ICDUP_TEST_PG/postgres" -c "CREATE DATABASE $pgdb" >/dev/null || exit 1
+  db="$ICDUP_TEST_PG/$pgdb"
+  shown=$(printf '%s' "$db" | sed 's|://\([^:@/]*\):[^@/]*@|://\1@|') # what icissue shows
+  sql() { printf '%s\n' "$1" | psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$db" -f -; }
+  sql "CREATE FUNCTION hex(bytea) RETURNS text LANGUAGE sql IMMUTABLE
+         AS \$\$ SELECT upper(encode(\$1, 'hex')) \$\$;
+       CREATE FUNCTION gc_step(text, text) RETURNS text LANGUAGE sql IMMUTABLE
+         AS \$\$ SELECT CASE WHEN \$1 IS NULL THEN \$2 ELSE \$1 || ',' || \$2 END \$\$;
+       CREATE AGGREGATE group_concat(text) (SFUNC = gc_step, STYPE = text);" || exit 1
+fi
 # rec IDENTITY COLUMNS: columns of a record ("1|2|..."); events IDENTITY [EVENTS]: its history
 # events in order, comma-separated (only those of the SQL list EVENTS when given)
 rec() { sql "SELECT $2 FROM records WHERE identity = '$1'"; }
 events() {
   sql "SELECT group_concat(event) FROM (SELECT event FROM history h JOIN records r
-    ON r.id = h.record_id WHERE identity = '$1' ${2:+AND event IN ($2)} ORDER BY h.id)"
+    ON r.id = h.record_id WHERE identity = '$1' ${2:+AND event IN ($2)} ORDER BY h.id) AS e"
 }
 # A digest of the state of the issuance file that a refusal must not change (the history
 # included).
 snapshot() {
-  sqlite3 -batch "$db" "SELECT id, identity, card_type, design, issued, issue_count,
+  sql "SELECT id, identity, card_type, design, issued, issue_count,
     backup_count, hex(card_serial), hex(pending_serial), pending_role FROM records ORDER BY id;
     SELECT record_id, item, value FROM record_items ORDER BY record_id, item;
     SELECT count(*) FROM history;" | sha256sum | cut -c1-16
@@ -82,11 +116,11 @@ E="sim:$tmp/e.nvm" K="sim:$tmp/k.nvm" G="sim:$tmp/g.nvm"
 run no-db 1 "$icissue" list --db "$db"
 has no-db err "icissue init"
 run init 0 "$icissue" init --db "$db"
-has init out "created issuance file $db: schema version 1"
-eq "mode of the issuance file" "$(stat -c %a "$db")" 600
-eq "schema_version table" "$(sql 'SELECT version FROM schema_version')" 1
+has init out "created issuance file $shown: schema version 2"
+[ "$backend" = postgresql ] || eq "mode of the issuance file" "$(stat -c %a "$db")" 600
+eq "schema_version table" "$(sql 'SELECT version FROM schema_version')" 2
 run init-again 0 "$icissue" init --db "$db"
-has init-again out "schema version 1 (up to date)"
+has init-again out "schema version 2 (up to date)"
 export ICISSUE_DB="$db" # from here on the default of --db
 
 run types-load 0 "$icissue" types load "$types"
@@ -94,10 +128,10 @@ has types-load out "2 designs, 1 type readout, 2 identity readouts, 2 card types
 has types-load out "card type ICDUP-1: contact, design classic"
 has types-load out "card type ICDUP-DI: dual, design teal"
 eq "card types stored" \
-  "$(sql 'SELECT group_concat(name) FROM (SELECT name FROM card_types ORDER BY name)')" \
+  "$(sql 'SELECT group_concat(name) FROM (SELECT name FROM card_types ORDER BY name) AS t')" \
   "ICDUP-1,ICDUP-DI"
 eq "correlation rows" "$(sql "SELECT group_concat(card_type || '>' || identity_readout)
-  FROM (SELECT * FROM correlation ORDER BY card_type)")" \
+  FROM (SELECT * FROM correlation ORDER BY card_type) AS c")" \
   "ICDUP-1>member-ef-5001,ICDUP-DI>member-ef-6010"
 sed 's/"name": "ICDUP-DI"/"name": "ICDUP-XX"/; 0,/"sw": "9000"}/s//"sw": "90000"}/' "$types" >"$tmp/badtypes.json"
 run types-bad 1 "$icissue" types load "$tmp/badtypes.json"
@@ -256,12 +290,19 @@ eq "history of the spoiled card" \
   "personalizing,spoiled"
 
 # ---- reissue --------------------------------------------------------------------------------
+# the reissuing file goes next to a SQLite file; in the current directory on PostgreSQL
+cd "$tmp" || exit 1
 run reissue 0 "$icissue" reissue --from-card "$A" --to "$C" --secrets "$secrets" --operator bob
+cd "$OLDPWD" || exit 1
 card_status status-c "$C"
 sc=$(serial_of status-c)
 has reissue out "reissued M0001 on card $sc: issuance count 2"
 has reissue out "old card $sa: terminated"
-has reissue out "record extracted to $tmp/reissue-M0001.json"
+if [ "$backend" = postgresql ]; then
+  has reissue out "record extracted to reissue-M0001.json"
+else
+  has reissue out "record extracted to $tmp/reissue-M0001.json"
+fi
 card_status status-a3 "$A"
 has status-a3 out "life cycle  terminated"
 has status-c out "life cycle  operational"
@@ -373,10 +414,16 @@ has usage-nocard err "--card URI is required"
 run usage-role 2 "$icissue" issue --id M0003 --card "$B" --role spare
 run usage-list 2 "$icissue" list --issued --unissued
 
-# ---- no secret anywhere in the outputs -------------------------------------------------------
-if grep -rlE 'pw-(ada|charles|grace|batch)|13572468|97531864|00112233445566778899AABBCCDDEEFF' \
+# ---- a PostgreSQL server that does not answer ---------------------------------------------------
+run pg-down 1 "$icissue" list --db "postgresql://clerk:hush-hush-42@127.0.0.1:1/issuance"
+has pg-down err "postgresql://clerk@127.0.0.1:1/issuance: cannot connect to PostgreSQL"
+lacks pg-down err "hush-hush-42"
+
+# ---- no secret anywhere in the outputs (nor the password of the database's URI) ---------------
+pgpw=$(printf '%s' "$db" | sed -n 's|^[a-z]*://[^:@/]*:\([^@/]*\)@.*|\1|p')
+if grep -rlE "pw-(ada|charles|grace|batch)|13572468|97531864|00112233445566778899AABBCCDDEEFF${pgpw:+|$pgpw}" \
     "$tmp"/*.out "$tmp"/*.err >"$tmp/leaks" 2>/dev/null; then
   bad "a secret appears in an output" "$tmp/leaks"; else ok "no secret in any output"; fi
 
-echo "issue.sh: $((checks-fails)) of $checks checks passed"
+echo "issue.sh ($backend): $((checks-fails)) of $checks checks passed"
 [ "$fails" = 0 ]

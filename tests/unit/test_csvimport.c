@@ -12,7 +12,7 @@
  *     half-imported, and all bad rows of a file are reported in one run;
  *   - a secret or hex value never appears in a message, even when it is the bad one;
  *   - 25 bad rows give 20 messages and "... and 5 more errors".
- * Run from the repo root. */
+ * Everything on both back ends of the issuance file (testdb.h). Run from the repo root. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -28,13 +28,13 @@
 #include "cardtype.h"
 #include "csvimport.h"
 #include "idb.h"
+#include "testdb.h"
 
 #define HEADER "identity,card_type,design,holder,member,expiry,password,share1\n"
 #define SHARE "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 struct g {
-    char dir[64];
-    char db_path[128];
+    struct testdb t;
     char csv_path[128];
     struct idb *db;
     struct csvimport_report rep;
@@ -132,11 +132,8 @@ static int setup(void **state)
 {
     struct g *g = calloc(1, sizeof *g);
     assert_non_null(g);
-    snprintf(g->dir, sizeof g->dir, "/tmp/icdup-test-csvimport-XXXXXX");
-    assert_non_null(mkdtemp(g->dir));
-    snprintf(g->db_path, sizeof g->db_path, "%s/issuance.db", g->dir);
-    snprintf(g->csv_path, sizeof g->csv_path, "%s/records.csv", g->dir);
-    assert_int_equal(idb_open(g->db_path, true, &g->db, g->err, sizeof g->err), IDB_OK);
+    assert_int_equal(testdb_open("csvimport", NULL, &g->t, &g->db), 0);
+    snprintf(g->csv_path, sizeof g->csv_path, "%s/records.csv", g->t.dir);
     struct ct_file *f = make_types();
     int rc = idb_types_store(g->db, f, g->err, sizeof g->err);
     free(f);
@@ -153,15 +150,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct g *g = *state;
-    idb_close(g->db);
-    unlink(g->db_path);
-    char side[160];
-    snprintf(side, sizeof side, "%s-wal", g->db_path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", g->db_path);
-    unlink(side);
-    unlink(g->csv_path);
-    rmdir(g->dir);
+    testdb_close(&g->t, g->db);
     free(g);
     return 0;
 }
@@ -552,7 +541,7 @@ static void test_bad_structure(void **state)
 
     /* a file that cannot be read */
     char missing[160];
-    snprintf(missing, sizeof missing, "%s/missing.csv", g->dir);
+    snprintf(missing, sizeof missing, "%s/missing.csv", g->t.dir);
     assert_int_equal(csvimport_file(g->db, missing, &g->rep, g->err, sizeof g->err), -1);
     assert_non_null(strstr(g->err, "missing.csv"));
     assert_int_equal(g->rep.imported, 0);
@@ -683,5 +672,5 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secrets_hidden, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_errors, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return TESTDB_RUN(tests, NULL, NULL);
 }

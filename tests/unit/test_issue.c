@@ -2,7 +2,8 @@
  * (examples/types.json): files checked byte for byte against the record, both roles, every
  * refusal leaving the issuance file unchanged, a wrong status word spoiling the card, identity
  * read through the correlation table for two types whose identity sits in different files,
- * reissue from a card and by identity, reruns, and SIGKILL at random instants of a reissue. */
+ * reissue from a card and by identity, reruns, and SIGKILL at random instants of a reissue;
+ * everything on both back ends of the issuance file (testdb.h). */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -24,16 +25,15 @@
 #include "issue.h"
 #include "reissue.h"
 #include "secrets.h"
+#include "testdb.h"
 #include "transport.h"
-#include "typefile.h"
 
 #define PUK "12345678"
 #define ADMIN "87654321"
 #define SHARE1 "00112233445566778899AABBCCDDEEFF00112233445566778899AABBCCDDEEFF"
 
 struct env {
-    char dir[64];
-    char db_path[128];
+    struct testdb t; /* t.dir holds the simulated cards */
     struct idb *db;
     struct secrets issuer;
     unsigned next_card;
@@ -48,7 +48,7 @@ static void make_pin(struct secret_pin *p, const char *v)
 
 static void card_path(const struct env *e, const char *name, char *out, size_t cap)
 {
-    snprintf(out, cap, "sim:%s/%s.nvm", e->dir, name);
+    snprintf(out, cap, "sim:%s/%s.nvm", e->t.dir, name);
 }
 
 /* Opens (creating on first use) the simulated card name. */
@@ -92,20 +92,10 @@ static void add_record(struct env *e, const char *identity, const char *type, bo
 static int setup(void **state)
 {
     struct env *e = calloc(1, sizeof *e);
-    snprintf(e->dir, sizeof e->dir, "/tmp/test_issue.XXXXXX");
-    if (e == NULL || mkdtemp(e->dir) == NULL)
-        return -1;
-    snprintf(e->db_path, sizeof e->db_path, "%s/issuance.db", e->dir);
-    char err[512];
-    struct ct_file *f = calloc(1, sizeof *f);
-    if (f == NULL || idb_open(e->db_path, true, &e->db, err, sizeof err) != IDB_OK ||
-        typefile_load("examples/types.json", f, err, sizeof err) != 0 ||
-        idb_types_store(e->db, f, err, sizeof err) != IDB_OK) {
-        fprintf(stderr, "setup: %s\n", err);
-        free(f);
+    if (e == NULL || testdb_open("issue", "examples/types.json", &e->t, &e->db) != 0) {
+        free(e);
         return -1;
     }
-    free(f);
     secrets_init(&e->issuer);
     make_pin(&e->issuer.puk, PUK);
     make_pin(&e->issuer.admin, ADMIN);
@@ -116,11 +106,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct env *e = *state;
-    char cmd[128];
-    idb_close(e->db);
-    snprintf(cmd, sizeof cmd, "rm -rf %s", e->dir);
-    if (system(cmd) != 0)
-        return -1;
+    testdb_close(&e->t, e->db);
     free(e);
     return 0;
 }
@@ -242,8 +228,8 @@ static void test_issue_original_files_match_record(void **state)
     /* card face and stripe of the record: the PAN is the IIN and the member number's last 12
      * digits with the Luhn digit */
     char png[160], stripe[160], text[256] = "";
-    snprintf(png, sizeof png, "%s/face.png", e->dir);
-    snprintf(stripe, sizeof stripe, "%s/stripe.txt", e->dir);
+    snprintf(png, sizeof png, "%s/face.png", e->t.dir);
+    snprintf(stripe, sizeof stripe, "%s/stripe.txt", e->t.dir);
     assert_int_equal(issue_print(e->db, &r, NULL, png, stripe, err, sizeof err), 0);
     FILE *f = fopen(png, "rb");
     assert_non_null(f);
@@ -440,7 +426,7 @@ static struct reissue_params reissue_params(struct env *e, struct cardop *old,
 {
     struct reissue_params rp = { .issue = params(e, identity, CT_ORIGINAL), .old_card = old };
     static char path[160];
-    snprintf(path, sizeof path, "%s/reissue.json", e->dir);
+    snprintf(path, sizeof path, "%s/reissue.json", e->t.dir);
     rp.reissue_file = path;
     return rp;
 }
@@ -582,13 +568,49 @@ static void test_refused_reissue_keeps_old_card(void **state)
     transport_close(tt);
 }
 
+/* A record claimed by a branch (idb_claim) is the branch's until it confirms or aborts: a local
+ * issue or reissue may not make a second card for it meanwhile. */
+static void test_claimed_record_not_issued_here(void **state)
+{
+    struct env *e = *state;
+    add_record(e, "5600000000000001", "ICDUP-1", false);
+    add_record(e, "5600000000000002", "ICDUP-1", false);
+    issue_on(e, "5600000000000002", "claim-old");
+    char err[512] = "";
+    struct idb_claim c1, c2;
+    assert_int_equal(idb_claim(e->db, "5600000000000001", "branch-9", "r1", 600, &c1, NULL, err,
+                               sizeof err),
+                     IDB_OK);
+    assert_int_equal(idb_claim(e->db, "5600000000000002", "branch-9", "r2", 600, &c2, NULL, err,
+                               sizeof err),
+                     IDB_OK);
+    struct cardop nw, old;
+    struct transport *tn = card_open(e, "claim-new", &nw), *to = card_open(e, "claim-old", &old);
+    struct issue_params p = params(e, "5600000000000001", CT_ORIGINAL);
+    struct issue_result ir;
+    assert_int_equal(issue_card(&p, &nw, &ir, err, sizeof err), -1);
+    assert_non_null(strstr(err, "claimed by branch branch-9"));
+    struct reissue_params rp = reissue_params(e, &old, NULL);
+    struct reissue_result res;
+    assert_int_equal(reissue_card(&rp, &nw, &res, err, sizeof err), -1);
+    assert_non_null(strstr(err, "claimed by branch branch-9"));
+    assert_int_equal(life_cycle(&nw), LCS_CREATION);
+    assert_int_equal(life_cycle(&old), LCS_OPERATIONAL);
+    /* aborted: the old card is the live one again, and a local reissue goes ahead */
+    assert_int_equal(idb_abort(e->db, c2.token, "branch-9", "r3", NULL, err, sizeof err), IDB_OK);
+    assert_int_equal(reissue_card(&rp, &nw, &res, err, sizeof err), 0);
+    assert_int_equal(res.issued.issue_count, 2);
+    transport_close(tn);
+    transport_close(to);
+}
+
 /* ---- SIGKILL at random instants ---------------------------------------------------------- */
 
 static int child_reissue(struct env *e, const char *old_name, const char *new_name)
 {
     char err[512];
     struct idb *db;
-    if (idb_open(e->db_path, false, &db, err, sizeof err) != IDB_OK)
+    if (idb_open(e->t.uri, false, &db, err, sizeof err) != IDB_OK)
         return 3;
     struct cardop old, nw;
     struct transport *to = card_open(e, old_name, &old), *tn = card_open(e, new_name, &nw);
@@ -718,7 +740,8 @@ int main(void)
         cmocka_unit_test(test_reissue_from_card_and_rerun),
         cmocka_unit_test(test_reissue_lost_card_by_id),
         cmocka_unit_test(test_refused_reissue_keeps_old_card),
+        cmocka_unit_test(test_claimed_record_not_issued_here),
         cmocka_unit_test(test_sigkill_during_reissue),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return TESTDB_RUN(tests, setup, teardown);
 }

@@ -20,12 +20,12 @@
 
 static void usage_init(FILE *f)
 {
-    fputs("usage: icissue init [--db FILE]\n"
+    fputs("usage: icissue init [--db FILE|URI]\n"
           "\n"
-          "Creates the issuance file (a SQLite database, readable by its owner only) with the\n"
-          "current schema, or brings an existing one up to date by running its pending\n"
-          "migrations, and prints the schema version. A file of a newer schema, or a SQLite\n"
-          "file that is not an issuance file, is refused.\n"
+          "Creates the issuance file (a SQLite file, readable by its owner only, or the tables\n"
+          "of an empty PostgreSQL database) with the current schema, or brings an existing\n"
+          "one up to date by running its pending migrations, and prints the schema version.\n"
+          "A file of a newer schema, or a database that is not an issuance file, is refused.\n"
           "\n",
           f);
     icissue_print_db_help(f, 14);
@@ -161,30 +161,36 @@ int icissue_cmd_init(int argc, char **argv)
         return cli_usage_error("init", msg);
     }
     free(pos);
-    const char *path = icissue_db_path(dbopt);
-    /* A new file is made here, empty and with mode 0600 (it will hold passwords and key
-     * shares), before SQLite turns it into a database; its WAL files take the same mode. */
-    bool created = false;
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        created = true;
-        close(fd);
-    } else if (errno != EEXIST) {
-        return icissue_fail("init", "%s: %s", path, strerror(errno));
+    const char *uri = icissue_db_path(dbopt), *file = idb_uri_file(uri);
+    /* A new SQLite file is made here, empty and with mode 0600 (it will hold passwords and
+     * key shares), before SQLite turns it into a database; its WAL files take the same mode.
+     * A PostgreSQL database is made by its administrator; init makes its tables. */
+    bool made = false;
+    if (file != NULL) {
+        int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            made = true;
+            close(fd);
+        } else if (errno != EEXIST) {
+            return icissue_fail("init", "%s: %s", file, strerror(errno));
+        }
     }
     struct idb *db;
     char err[1024];
-    if (idb_open(path, true, &db, err, sizeof err) != IDB_OK) {
-        if (created)
-            unlink(path);
+    if (idb_open(uri, true, &db, err, sizeof err) != IDB_OK) {
+        if (made)
+            unlink(file);
         return icissue_fail("init", "%s", err);
     }
-    int v = idb_schema_version(db);
-    idb_close(db);
-    if (created)
-        printf("created issuance file %s: schema version %d\n", path, v);
+    int v = idb_schema_version(db), was = idb_opened_version(db);
+    if (was == 0)
+        printf("created issuance file %s: schema version %d\n", idb_path(db), v);
+    else if (was < v)
+        printf("issuance file %s: schema version %d (migrated from version %d)\n",
+               idb_path(db), v, was);
     else
-        printf("issuance file %s: schema version %d (up to date)\n", path, v);
+        printf("issuance file %s: schema version %d (up to date)\n", idb_path(db), v);
+    idb_close(db);
     return cli_flush_stdout(0);
 }
 

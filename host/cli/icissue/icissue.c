@@ -24,9 +24,11 @@ static void usage_main(FILE *f)
 {
     fputs("usage: icissue [-v] COMMAND [options]\n"
           "\n"
-          "Issues smart cards from an issuance file (SQLite) and reissues lost or broken\n"
-          "ones. Every command takes --db FILE (default $" ICISSUE_DB_ENV ", else "
-          ICISSUE_DB_DEFAULT ").\n"
+          "Issues smart cards from an issuance file (SQLite, or PostgreSQL) and reissues\n"
+          "lost or broken ones. Every command takes --db FILE|URI (default $" ICISSUE_DB_ENV
+          ", else " ICISSUE_DB_DEFAULT "): a path or sqlite:PATH, or a PostgreSQL URI\n"
+          "postgresql://USER@HOST[:PORT]/DATABASE (the password from ~/.pgpass or\n"
+          "PGPASSWORD rather than the URI).\n"
           "\n"
           "Commands:\n"
           "  init                         create the issuance file, or bring its schema up\n"
@@ -190,8 +192,9 @@ void icissue_json_str(FILE *f, const char *s)
 
 void icissue_print_db_help(FILE *f, int width)
 {
-    fprintf(f, "  %-*s the issuance file (default: $" ICISSUE_DB_ENV ", else "
-            ICISSUE_DB_DEFAULT ")\n", width, "--db FILE");
+    fprintf(f, "  %-*s the issuance file: a path, sqlite:PATH or postgresql://...\n"
+            "  %-*s (default: $" ICISSUE_DB_ENV ", else " ICISSUE_DB_DEFAULT ")\n", width,
+            "--db FILE|URI", width, "");
 }
 
 void icissue_print_uri_help(FILE *f)
