@@ -9,7 +9,7 @@ packages=(
   libcmocka-dev                     # unit tests
   libmbedtls-dev                    # crypto (host side and simulator)
   gcc-arm-none-eabi libnewlib-arm-none-eabi   # the card core for Cortex-M
-  libsqlite3-dev                    # the issuance file (icissue)
+  libsqlite3-dev sqlite3            # the issuance file (icissue); sqlite3 for the e2e tests
   libpq-dev postgresql              # the issuance file on PostgreSQL; a throwaway server for
                                     # the tests (scripts/pg-env.sh), psql for their checks
   libjansson-dev                    # card-type files (JSON)

@@ -143,7 +143,8 @@ int idb_record_by_id(struct idb *db, int64_t id, struct idb_record *out, char *e
                      size_t errlen);
 
 /* The record a card was issued for, by the card's serial: the record whose current card it is,
- * else the one whose history shows it issued as an original. IDB_E_NOTFOUND when none. */
+ * else the one whose history shows it issued as an original or replaced at a reissue (a branch
+ * file knows the old cards it replaced, not how they were issued). IDB_E_NOTFOUND when none. */
 int idb_record_by_serial(struct idb *db, const uint8_t serial[IDB_SERIAL_LEN],
                          struct idb_record *out, char *err, size_t errlen);
 
@@ -166,6 +167,12 @@ int idb_record_mark_issued(struct idb *db, int64_t id, const uint8_t serial[IDB_
 int idb_record_mark_backup(struct idb *db, int64_t id, char *err, size_t errlen);
 /* Reissue: flag unissued (count and current serial unchanged). */
 int idb_record_mark_unissued(struct idb *db, int64_t id, char *err, size_t errlen);
+
+/* A branch's copy of a record the central system handed out (host/central/branch.c): inserted
+ * when missing, else its card type, design, flag, counts, current card serial and items
+ * replaced by r's; a pending card of a local issuance stays as it is. Its own transaction.
+ * IDB_E_NOTFOUND when r's card type or design is not in this issuance file. */
+int idb_record_sync(struct idb *db, const struct idb_record *r, char *err, size_t errlen);
 
 /* Calls fn for each record in id order, from after_id, at most limit (0: all). Items are not
  * loaded (nitems 0). */

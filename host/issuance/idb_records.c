@@ -146,7 +146,7 @@ int idb_record_by_id(struct idb *db, int64_t id, struct idb_record *out, char *e
 static const char SQL_RECORD_BY_SERIAL[] =
     "SELECT id FROM records WHERE card_serial = ?1 UNION ALL "
     "SELECT record_id FROM history WHERE card_serial = ?1 AND role = 'original' AND "
-    "event IN ('issued', 'issued-resumed') LIMIT 1";
+    "event IN ('issued', 'issued-resumed', 'reissue') LIMIT 1";
 
 int idb_record_by_serial(struct idb *db, const uint8_t serial[IDB_SERIAL_LEN],
                          struct idb_record *out, char *err, size_t errlen)
@@ -278,6 +278,85 @@ int idb_record_mark_unissued(struct idb *db, int64_t id, char *err, size_t errle
 {
     return update_one(db, SQL_MARK_UNISSUED, id, NULL, NULL, "marking unissued", err,
                       errlen);
+}
+
+/* ---- a branch's copy of a central record ------------------------------------------------ */
+
+static const char SQL_SYNC_STATE[] =
+    "UPDATE records SET card_type = ?2, design = ?3, issued = ?4, issue_count = ?5, "
+    "backup_count = ?6, card_serial = ?7, " TOUCH " WHERE id = ?1";
+static const char SQL_ITEMS_DELETE[] = "DELETE FROM record_items WHERE record_id = ?1";
+
+struct sync_arg {
+    const struct idb_record *r;
+};
+
+static void bind_sync(struct idb_stmt *st, const void *arg)
+{
+    const struct idb_record *r = ((const struct sync_arg *)arg)->r;
+    idb_bind_text(st, 2, r->card_type);
+    idb_bind_text(st, 3, r->design[0] != '\0' ? r->design : NULL);
+    idb_bind_int(st, 4, r->issued ? 1 : 0);
+    idb_bind_int(st, 5, r->issue_count);
+    idb_bind_int(st, 6, r->backup_count);
+    if (r->has_serial)
+        idb_bind_blob(st, 7, r->card_serial, IDB_SERIAL_LEN);
+}
+
+/* Inside sync's transaction: the items of record id replaced by those of r. */
+static int sync_items(struct idb *db, int64_t id, const struct idb_record *r, char *err,
+                      size_t errlen)
+{
+    struct idb_stmt *st = idb_sql(db, SQL_ITEMS_DELETE, err, errlen);
+    if (st == NULL)
+        return IDB_E_DB;
+    idb_bind_int(st, 1, id);
+    enum idb_step s = idb_step(st);
+    idb_end(st);
+    if (s != IDB_STEP_DONE)
+        return idb_fail(db, IDB_E_DB, err, errlen, "replacing the items of record %s",
+                        r->identity);
+    for (size_t i = 0; i < r->nitems; i++) {
+        if ((st = idb_sql(db, SQL_ITEM_INSERT, err, errlen)) == NULL)
+            return IDB_E_DB;
+        idb_bind_int(st, 1, id);
+        idb_bind_text(st, 2, r->items[i].name);
+        idb_bind_text(st, 3, r->items[i].value);
+        s = idb_step(st);
+        idb_end(st);
+        if (s != IDB_STEP_DONE)
+            return idb_fail(db, IDB_E_DB, err, errlen, "replacing the items of record %s",
+                            r->identity);
+    }
+    return IDB_OK;
+}
+
+int idb_record_sync(struct idb *db, const struct idb_record *r, char *err, size_t errlen)
+{
+    int rc = idb_begin(db, err, errlen);
+    if (rc != IDB_OK)
+        return rc;
+    struct idb_record now;
+    int64_t id = 0;
+    rc = idb_record_by_identity(db, r->identity, &now, err, errlen);
+    if (rc == IDB_OK) {
+        id = now.id;
+        idb_record_wipe(&now);
+        rc = sync_items(db, id, r, err, errlen);
+    } else if (rc == IDB_E_NOTFOUND) {
+        struct idb_record copy = *r;
+        rc = idb_record_insert(db, &copy, err, errlen);
+        id = copy.id;
+        idb_record_wipe(&copy);
+    }
+    struct sync_arg a = { r };
+    if (rc == IDB_OK)
+        rc = update_one(db, SQL_SYNC_STATE, id, bind_sync, &a, "copying", err, errlen);
+    if (rc == IDB_OK)
+        rc = idb_commit(db, err, errlen);
+    if (rc != IDB_OK)
+        idb_rollback(db);
+    return rc;
 }
 
 /* ---- listing --------------------------------------------------------------------------- */

@@ -16,6 +16,8 @@
 #include "idb.h"
 #include "ins.h"
 #include "issue.h"
+#include "branch.h"
+#include "client.h"
 #include "reissue.h"
 #include "secrets.h"
 #include "transport.h"
@@ -53,7 +55,18 @@ static void usage_issue(FILE *f)
           "  --operator NAME    who issues, for the history (default: $USER)\n"
           "  --abandon-pending  another card of this record is pending from an interrupted\n"
           "                     run and cannot be brought back: record it as spoiled\n"
-          "  --steps            print each script step as it passes (also with -v)\n",
+          "  --steps            print each script step as it passes (also with -v)\n"
+          "\n"
+          "At a branch office (docs/central.md): the record comes from the central issuance\n"
+          "system, claimed for this branch, and is confirmed there with the new card; --db\n"
+          "is the branch's own issuance file (card types; a copy of the claimed record).\n"
+          "  --central HOST:PORT  the central system (icissue serve)\n"
+          "  --cert FILE, --key FILE\n"
+          "                     this branch's certificate and key (icissue cert branch)\n"
+          "  --ca FILE          the CA of the central's certificate\n"
+          "  --server-name NAME the name the central's certificate must carry (default:\n"
+          "                     HOST)\n"
+          "  --lease SECONDS    how long the claim stays reserved (default: the central's)\n",
           f);
     icissue_print_db_help(f, 18);
     fputs("  -v, --verbose      trace every APDU to stderr (PINs and shares redacted)\n"
@@ -96,7 +109,18 @@ static void usage_reissue(FILE *f)
           "  --stripe OUT.txt   write the new card's stripe data\n"
           "  --operator NAME    who reissues, for the history (default: $USER)\n"
           "  --abandon-pending  as for issue\n"
-          "  --steps            print each script step as it passes (also with -v)\n",
+          "  --steps            print each script step as it passes (also with -v)\n"
+          "\n"
+          "At a branch office (docs/central.md): the record comes from the central issuance\n"
+          "system, claimed for this branch, and is confirmed there with the new card; --db\n"
+          "is the branch's own issuance file (card types; a copy of the claimed record).\n"
+          "  --central HOST:PORT  the central system (icissue serve)\n"
+          "  --cert FILE, --key FILE\n"
+          "                     this branch's certificate and key (icissue cert branch)\n"
+          "  --ca FILE          the CA of the central's certificate\n"
+          "  --server-name NAME the name the central's certificate must carry (default:\n"
+          "                     HOST)\n"
+          "  --lease SECONDS    how long the claim stays reserved (default: the central's)\n",
           f);
     icissue_print_db_help(f, 18);
     fputs("  -v, --verbose      trace every APDU to stderr (PINs and shares redacted)\n"
@@ -106,7 +130,8 @@ static void usage_reissue(FILE *f)
     icissue_print_uri_help(f);
     fputs("\nExit status: 0 reissued (or found reissued already), 1 failure, or the new card\n"
           "is issued but the old card present could not be terminated (rerun to terminate\n"
-          "it), 2 usage error.\n",
+          "it), or the central system could not confirm it (rerun to confirm), 2 usage\n"
+          "error.\n",
           f);
 }
 
@@ -284,14 +309,44 @@ out:
 
 /* ---- reissue ---------------------------------------------------------------------------- */
 
+/* The TLS client of a branch for --central HOST:PORT. Returns 0, or 1 after the message. */
+static int icissue_open_central(const char *cmd, const char *hostport, const char *cert,
+                                const char *key, const char *ca, const char *server_name,
+                                struct central_client **out)
+{
+    char host[256], port[16], err[512];
+    if (icissue_split_hostport(hostport, host, sizeof host, port, sizeof port) != 0)
+        return icissue_fail(cmd, "--central %s is not HOST:PORT", hostport);
+    struct central_client_config cfg = {
+        .host = host, .port = port, .ca_cert = ca, .cert = cert, .key = key,
+        .server_name = server_name,
+    };
+    if (central_client_open(&cfg, out, err, sizeof err) != 0)
+        return icissue_fail(cmd, "%s", err);
+    return 0;
+}
+
+/* struct central_link over the TLS client. */
+static int icissue_central_call(void *ctx, json_t *req, json_t **resp, char *err, size_t errlen)
+{
+    return central_call(ctx, req, resp, err, errlen) == CENTRAL_CALL_OK ? 0 : -1;
+}
+
 int icissue_cmd_reissue(int argc, char **argv)
 {
     const char *dbopt = NULL, *identity = NULL, *from = NULL, *to = NULL, *design = NULL,
                *type = NULL, *secrets_file = NULL, *face = NULL, *stripe = NULL, *op = NULL,
-               *rfile = NULL;
+               *rfile = NULL, *central = NULL, *cert = NULL, *key = NULL, *ca = NULL,
+               *server_name = NULL, *lease_s = NULL;
     bool abandon = false, steps = false;
     const struct cli_opt opts[] = {
         { "--db", true, &dbopt, NULL },
+        { "--central", true, &central, NULL },
+        { "--cert", true, &cert, NULL },
+        { "--key", true, &key, NULL },
+        { "--ca", true, &ca, NULL },
+        { "--server-name", true, &server_name, NULL },
+        { "--lease", true, &lease_s, NULL },
         { "--id", true, &identity, NULL },
         { "--from-card", true, &from, NULL },
         { "--to", true, &to, NULL },
@@ -321,12 +376,26 @@ int icissue_cmd_reissue(int argc, char **argv)
     const char *operator_name = icissue_operator("reissue", op);
     if (operator_name == NULL)
         return EXIT_USAGE;
+    unsigned long lease = 0;
+    if (central == NULL && (cert || key || ca || server_name || lease_s))
+        return cli_usage_error("reissue", "--cert, --key, --ca, --server-name and --lease go "
+                                          "with --central");
+    if (central != NULL && (cert == NULL || key == NULL || ca == NULL))
+        return cli_usage_error("reissue", "--central needs --cert, --key and --ca");
+    if (lease_s != NULL && icissue_parse_count(lease_s, 3600, &lease) != 0)
+        return cli_usage_error("reissue", "--lease takes 1..3600 seconds");
 
     struct secrets issuer;
     if ((rc = icissue_load_issuer("reissue", secrets_file, &issuer)) != 0)
         return rc;
     struct idb *db = NULL;
     struct transport *told = NULL, *tnew = NULL;
+    struct central_client *cc = NULL;
+    if (central != NULL && icissue_open_central("reissue", central, cert, key, ca, server_name,
+                                                &cc) != 0) {
+        secrets_wipe(&issuer);
+        return 1;
+    }
     rc = icissue_open_db("reissue", icissue_db_path(dbopt), &db);
     if (rc == 0 && from != NULL)
         rc = cli_open_named("reissue", from, "--from-card", &told);
@@ -356,7 +425,10 @@ int icissue_cmd_reissue(int argc, char **argv)
     };
     struct reissue_result res;
     char err[1024];
-    if (reissue_card(&p, &cnew, &res, err, sizeof err) != 0) {
+    struct central_link link = { icissue_central_call, cc };
+    struct branch_params bp = { .reissue = p, .central = &link, .lease_seconds = (unsigned)lease };
+    if ((cc != NULL ? branch_reissue(&bp, &cnew, &res, err, sizeof err)
+                    : reissue_card(&p, &cnew, &res, err, sizeof err)) != 0) {
         print_issue_failure("reissue", err, &res.issued);
         rc = 1;
         goto out;
@@ -372,8 +444,8 @@ int icissue_cmd_reissue(int argc, char **argv)
         if (res.issued.resumed)
             printf("the new card had completed its script before an earlier run was "
                    "interrupted: recorded now\n");
-        printf("reissued %s on card %s: issuance count %u\n", res.identity, serial,
-               res.issued.issue_count);
+        printf("reissued %s on card %s: issuance count %u%s\n", res.identity, serial,
+               res.issued.issue_count, cc != NULL ? " (confirmed by the central system)" : "");
         printf("record extracted to %s\n", res.reissue_file);
         print_outputs(face, stripe);
     }
@@ -396,6 +468,7 @@ out:
     transport_close(told);
     transport_close(tnew);
     idb_close(db);
+    central_client_close(cc);
     secrets_wipe(&issuer);
     return rc;
 }

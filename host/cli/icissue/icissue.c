@@ -3,7 +3,7 @@
  *
  * This file: main, the command table, the main usage and the helpers of icissue.h; the
  * commands are in cmd_db.c (init, types, import, list, show, history), cmd_issue.c (issue,
- * reissue, batch, print) and cmd_cert.c (cert); the helpers shared with icdup are in ../cli.c. */
+ * reissue, batch, print), cmd_cert.c (cert) and cmd_serve.c (serve); the helpers shared with icdup are in ../cli.c. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -44,7 +44,8 @@ static void usage_main(FILE *f)
           "                               personalize a blank card from a record\n"
           "  reissue (--from-card URI | --id IDENTITY) --to URI\n"
           "                               issue a new card for a broken or lost one and\n"
-          "                               terminate the old card\n"
+          "                               terminate the old card (--central HOST:PORT:\n"
+          "                               at a branch, through the central system)\n"
           "  batch   --ids FILE --card-pool TEMPLATE\n"
           "                               issue one card per identity of a file\n"
           "  print   --id IDENTITY [--face OUT.png] [--stripe OUT.txt]\n"
@@ -52,6 +53,8 @@ static void usage_main(FILE *f)
           "  cert    ca | server | branch | revoke | crl\n"
           "                               certificates and CRL of the central issuance\n"
           "                               system (mutually authenticated TLS)\n"
+          "  serve   --listen HOST:PORT --cert --key --ca [--crl]\n"
+          "                               the central issuance system for branches\n"
           "\n"
           "Options:\n"
           "  -v, --verbose  trace every APDU and status word to stderr (secrets redacted)\n"
@@ -197,6 +200,25 @@ void icissue_print_db_help(FILE *f, int width)
             "--db FILE|URI", width, "");
 }
 
+int icissue_split_hostport(const char *s, char *host, size_t hcap, char *port, size_t pcap)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon[1] == '\0' || strlen(colon + 1) >= pcap)
+        return -1;
+    const char *h = s;
+    size_t hl = (size_t)(colon - s);
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl >= hcap)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    snprintf(port, pcap, "%s", colon + 1);
+    return 0;
+}
+
 void icissue_print_uri_help(FILE *f)
 {
     fputs("Reader URIs:\n", f);
@@ -217,6 +239,7 @@ static const struct cli_command commands[] = {
     { "batch", icissue_cmd_batch },
     { "print", icissue_cmd_print },
     { "cert", icissue_cmd_cert },
+    { "serve", icissue_cmd_serve },
 };
 
 int main(int argc, char **argv)

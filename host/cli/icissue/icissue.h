@@ -34,6 +34,7 @@ int icissue_cmd_reissue(int argc, char **argv);
 int icissue_cmd_batch(int argc, char **argv);
 int icissue_cmd_print(int argc, char **argv);
 int icissue_cmd_cert(int argc, char **argv);
+int icissue_cmd_serve(int argc, char **argv);
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
@@ -74,6 +75,10 @@ int icissue_parse_count(const char *s, unsigned long max, unsigned long *out);
 
 /* JSON string of a NUL-terminated text (NULL: null). */
 void icissue_json_str(FILE *f, const char *s);
+
+/* "HOST:PORT" or "[IPV6]:PORT" into host and port. Returns 0, or -1 when malformed or too
+ * long. */
+int icissue_split_hostport(const char *s, char *host, size_t hcap, char *port, size_t pcap);
 
 /* The help line of --db, its text at column width + 3 as the other options of the help text;
  * the reader URIs. Shared by the commands' help texts. */
