@@ -124,7 +124,9 @@ bench: deps
 # ---- fuzzing: libFuzzer on the raw-APDU entry point ----------------------------------------
 FUZZ_SECONDS ?= 30
 FUZZ_BIN := build/fuzz/fuzz_apdu
-$(FUZZ_BIN): tests/fuzz/fuzz_apdu.c $(COMMON_SRC) $(CORE_SRC) $(SIM_SRC) $(SUPPORT_SRC) host/hex.c
+# (the card fixture only: the other support files are for the host-side tests)
+$(FUZZ_BIN): tests/fuzz/fuzz_apdu.c $(COMMON_SRC) $(CORE_SRC) $(SIM_SRC) tests/support/card_fixture.c \
+            host/hex.c
 	@mkdir -p $(dir $@)
 	clang $(CSTD) $(WARN) $(INC) $(HOSTDEF) -g -O1 -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=all -o $@ $^ -lmbedcrypto
