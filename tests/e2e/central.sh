@@ -215,6 +215,33 @@ eq "the branch's run across the central restart (exit)" "$rr" 0
 run central-restart 0 "$icissue" reissue $(branch north) --id M0001 --to "sim:$tmp/c1.nvm"
 eq "central killed and restarted: count up by one" "$(count M0001)" $((before + 1))
 
+# ---- a lease that passes before the confirm -----------------------------------------------
+# A claim of 1 s, the branch held past it: the server releases it, the confirm is refused, the
+# new card is spoiled, nothing is counted and the record is the old card's again.
+before=$(count M0002)
+cf="$tmp/south/central-claim-M0002.json"
+"$icissue" reissue $(branch south) --lease 1 --id M0002 --to "sim:$tmp/l2.nvm" \
+  >"$tmp/lease.out" 2>"$tmp/lease.err" </dev/null &
+pl=$!
+if catch "$pl" "$cf"; then
+  sleep 2.5
+  kill -CONT "$pl"
+  wait "$pl"; rl=$?
+  eq "the branch whose lease passed fails (exit)" "$rl" 1
+  has lease err "the new card"
+  has lease err "was spoiled"
+  grep -q "expired claim" "$tmp/serve.log" && ok "the server released the expired claim" ||
+    bad "no release in the server log" "$tmp/serve.log"
+  eq "nothing counted for the expired claim" "$(count M0002)" "$before"
+  "$icdup" status --card "sim:$tmp/l2.nvm" >"$tmp/l2.status" 2>&1
+  has l2 status "terminated"
+  run lease-again 0 "$icissue" reissue $(branch south) --id M0002 --to "sim:$tmp/l3.nvm"
+  eq "a new reissue after it counts once" "$(count M0002)" $((before + 1))
+else
+  kill -CONT "$pl" 2>/dev/null; wait "$pl"
+  bad "the branch was not caught between claim and confirm"
+fi
+
 grep -q "pw-\|PRIVATE" "$tmp/serve.log" && bad "secrets in the server log" "$tmp/serve.log" ||
   ok "no item value or key in the server log"
 kill "$srv_pid"; wait "$srv_pid"; rc=$?
