@@ -195,6 +195,8 @@ static void spoil_new_card(const struct branch_params *p, struct cardop *new_car
     res->issued.spoiled = done;
 }
 
+static void do_abort(const struct branch_params *p, struct claim_file *c, const char *why);
+
 static int do_claim(const struct branch_params *p, struct claim_file *c, const char *identity,
                     char *err, size_t errlen)
 {
@@ -220,9 +222,15 @@ static int do_claim(const struct branch_params *p, struct claim_file *c, const c
         goto out;
     }
     c->issue_number = (unsigned)json_integer_value(num);
-    if (claim_save(c, identity, err, errlen) == 0 &&
-        sync_record(p, c, json_object_get(resp, "record"), err, errlen) == 0)
-        rc = 0;
+    if (claim_save(c, identity, err, errlen) != 0)
+        goto out;
+    if (sync_record(p, c, json_object_get(resp, "record"), err, errlen) != 0) {
+        /* The branch cannot use this record (its file lacks the card type, ...): give the
+         * claim back now rather than hold the record until the lease ends. */
+        do_abort(p, c, "the branch's issuance file cannot take the record");
+        goto out;
+    }
+    rc = 0;
 out:
     json_decref(resp);
     return rc;

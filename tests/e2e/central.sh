@@ -170,6 +170,17 @@ has race-s status "creation"
 # ---- refusals: a revoked branch, plain TCP --------------------------------------------------
 run east 1 "$icissue" reissue $(branch east) --id M0004 --to "sim:$tmp/e4.nvm"
 eq "central count of M0004 after the revoked branch" "$(count M0004)" 1
+# A branch file without the card types: the claim is given back at once, nothing counted, and
+# the record is free for the next reissue (not held until the lease ends).
+mkdir -p "$tmp/bare"
+run init-bare 0 "$icissue" init --db "$tmp/bare/branch.db"
+run bare 1 "$icissue" reissue --db "$tmp/bare/branch.db" --central "127.0.0.1:$port" \
+  --cert "$tmp/north.crt" --key "$tmp/north.key" --ca "$tmp/ca.crt" --secrets "$secrets" \
+  --id M0004 --to "sim:$tmp/bare4.nvm"
+has bare err "ICDUP-1"
+eq "central count of M0004 after the bare branch" "$(count M0004)" 1
+ls "$tmp"/bare/central-claim-* >/dev/null 2>&1 && bad "the bare branch kept a claim file" ||
+  ok "the bare branch gave its claim back"
 exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET / HTTP/1.0\r\n\r\n' >&3 && exec 3>&-
 run after-plain 0 "$icissue" reissue $(branch north) --id M0002 --to "sim:$tmp/n2b.nvm"
 eq "the server still serves after plain TCP (M0002 count)" "$(count M0002)" 3
