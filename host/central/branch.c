@@ -65,15 +65,6 @@ static int claim_save(const struct claim_file *c, const char *identity, char *er
     return rc;
 }
 
-static int copy_field(const json_t *doc, const char *name, char *out, size_t cap, bool empty_ok)
-{
-    const char *s = json_string_value(json_object_get(doc, name));
-    if (s == NULL || strlen(s) >= cap || (!empty_ok && s[0] == '\0'))
-        return -1;
-    memcpy(out, s, strlen(s) + 1);
-    return 0;
-}
-
 /* Loads the claim file of identity, or starts a new one with fresh request ids (not saved
  * yet). *existed tells which. */
 static int claim_load(struct claim_file *c, const char *identity, bool *existed, char *err,
@@ -101,10 +92,10 @@ static int claim_load(struct claim_file *c, const char *identity, bool *existed,
     json_t *n = json_object_get(doc, "issue_number");
     int rc = -1;
     if (id == NULL || strcmp(id, identity) != 0 ||
-        copy_field(doc, "claim_request", c->rid_claim, sizeof c->rid_claim, false) ||
-        copy_field(doc, "confirm_request", c->rid_confirm, sizeof c->rid_confirm, false) ||
-        copy_field(doc, "abort_request", c->rid_abort, sizeof c->rid_abort, false) ||
-        copy_field(doc, "token", c->token, sizeof c->token, true) || !json_is_integer(n) ||
+        json_text_copy(doc, "claim_request", c->rid_claim, sizeof c->rid_claim, false) ||
+        json_text_copy(doc, "confirm_request", c->rid_confirm, sizeof c->rid_confirm, false) ||
+        json_text_copy(doc, "abort_request", c->rid_abort, sizeof c->rid_abort, false) ||
+        json_text_copy(doc, "token", c->token, sizeof c->token, true) || !json_is_integer(n) ||
         !json_is_boolean(json_object_get(doc, "confirmed"))) {
         snprintf(err, errlen, "%s: not a claim file of record %s", c->path, identity);
     } else {
@@ -216,7 +207,7 @@ static int do_claim(const struct branch_params *p, struct claim_file *c, const c
     }
     json_t *claim = json_object_get(resp, "claim");
     json_t *num = json_object_get(claim, "issue_number");
-    if (copy_field(claim, "token", c->token, sizeof c->token, false) != 0 ||
+    if (json_text_copy(claim, "token", c->token, sizeof c->token, false) != 0 ||
         !json_is_integer(num) || json_integer_value(num) < 1) {
         snprintf(err, errlen, "central system: a claim answer without token or number");
         goto out;
@@ -351,9 +342,7 @@ int branch_reissue(const struct branch_params *p, struct cardop *new_card,
          * first answer, and the branch file copy is refreshed only when it is behind. */
         if (do_claim(p, &c, identity, err, errlen) != 0)
             return -1;
-        struct reissue_result local;
-        rp.issue.identity = identity;
-        if (reissue_card(&rp, new_card, &local, err, errlen) != 0) {
+        if (reissue_identified(&rp, new_card, res, err, errlen) != 0) {
             /* A card left pending is finished by a rerun under the same claim; otherwise the
              * claim goes back at once rather than when its lease ends. */
             struct idb_record r;
@@ -368,13 +357,8 @@ int branch_reissue(const struct branch_params *p, struct cardop *new_card,
                          "the same command again with the same new card");
             else
                 do_abort(p, &c, "the branch could not issue the new card");
-            res->issued = local.issued;
             return -1;
         }
-        local.have_old_serial = res->have_old_serial;
-        memcpy(local.old_serial, res->old_serial, sizeof local.old_serial);
-        local.old_was_terminated = res->old_was_terminated;
-        *res = local;
         if (do_confirm(p, &c, identity, new_card, res, err, errlen) != 0)
             return -1;
     } else {

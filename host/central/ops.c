@@ -129,8 +129,12 @@ static int ops_field(const json_t *req, const char *name, bool optional, size_t 
     return -1;
 }
 
-static json_t *ops_lookup(struct idb *db, const json_t *req, int *rc)
+static json_t *ops_lookup(struct central_ops *o, struct idb *db, const char *branch,
+                          const char *id, const json_t *req, int *rc)
 {
+    (void)o;
+    (void)branch;
+    (void)id;
     const char *identity;
     json_t *resp = NULL;
     if (ops_field(req, "identity", false, IDB_IDENTITY_MAX, &identity, &resp) != 0)
@@ -184,9 +188,10 @@ static json_t *ops_claim(struct central_ops *o, struct idb *db, const char *bran
     return resp;
 }
 
-static json_t *ops_confirm(struct idb *db, const char *branch, const char *id,
-                           const json_t *req, int *rc)
+static json_t *ops_confirm(struct central_ops *o, struct idb *db, const char *branch,
+                           const char *id, const json_t *req, int *rc)
 {
+    (void)o;
     const char *token, *serial_hex;
     json_t *resp = NULL;
     if (ops_field(req, "token", false, 64, &token, &resp) != 0 ||
@@ -213,9 +218,10 @@ static json_t *ops_confirm(struct idb *db, const char *branch, const char *id,
     return resp;
 }
 
-static json_t *ops_abort(struct idb *db, const char *branch, const char *id, const json_t *req,
-                         int *rc)
+static json_t *ops_abort(struct central_ops *o, struct idb *db, const char *branch,
+                         const char *id, const json_t *req, int *rc)
 {
+    (void)o;
     const char *token, *reason;
     json_t *resp = NULL;
     if (ops_field(req, "token", false, 64, &token, &resp) != 0 ||
@@ -241,9 +247,20 @@ int central_ops_handle(void *ctx, const char *branch, const json_t *request,
         *response = central_response_new(CENTRAL_BAD_REQUEST, "no op or request_id");
         return *response != NULL ? 0 : -1;
     }
-    bool known = strcmp(op, "lookup") == 0 || strcmp(op, "claim") == 0 ||
-                 strcmp(op, "confirm") == 0 || strcmp(op, "abort") == 0;
-    if (!known) {
+    static const struct {
+        const char *name;
+        json_t *(*fn)(struct central_ops *o, struct idb *db, const char *branch,
+                      const char *id, const json_t *req, int *rc);
+    } table[] = {
+        { "lookup", ops_lookup },
+        { "claim", ops_claim },
+        { "confirm", ops_confirm },
+        { "abort", ops_abort },
+    };
+    size_t i = 0;
+    while (i < sizeof table / sizeof table[0] && strcmp(table[i].name, op) != 0)
+        i++;
+    if (i == sizeof table / sizeof table[0]) {
         *response = central_response_new(CENTRAL_BAD_REQUEST, "unknown op \"%s\"", op);
         return *response != NULL ? 0 : -1;
     }
@@ -253,14 +270,7 @@ int central_ops_handle(void *ctx, const char *branch, const json_t *request,
         return *response != NULL ? 0 : -1;
     }
     int rc = IDB_OK;
-    if (strcmp(op, "lookup") == 0)
-        *response = ops_lookup(db, request, &rc);
-    else if (strcmp(op, "claim") == 0)
-        *response = ops_claim(o, db, branch, id, request, &rc);
-    else if (strcmp(op, "confirm") == 0)
-        *response = ops_confirm(db, branch, id, request, &rc);
-    else
-        *response = ops_abort(db, branch, id, request, &rc);
+    *response = table[i].fn(o, db, branch, id, request, &rc);
     ops_put(o, db, rc == IDB_E_DB);
     return *response != NULL ? 0 : -1;
 }

@@ -36,18 +36,22 @@ json_t *record_to_json(const struct idb_record *r, bool with_items)
     return j;
 }
 
-/* Copies the string field name of j into out (cap bytes with the NUL); empty allowed when
- * may_be_empty. */
+int json_text_copy(const json_t *j, const char *name, char *out, size_t cap, bool may_be_empty)
+{
+    const char *s = json_string_value(json_object_get(j, name));
+    if (s == NULL || strlen(s) >= cap || (!may_be_empty && s[0] == '\0'))
+        return -1;
+    memcpy(out, s, strlen(s) + 1);
+    return 0;
+}
+
 static int record_text(const json_t *j, const char *name, char *out, size_t cap,
                        bool may_be_empty, char *err, size_t errlen)
 {
-    const char *s = json_string_value(json_object_get(j, name));
-    if (s == NULL || strlen(s) >= cap || (!may_be_empty && s[0] == '\0')) {
-        snprintf(err, errlen, "record field \"%s\" is missing, not a string or too long", name);
-        return -1;
-    }
-    memcpy(out, s, strlen(s) + 1);
-    return 0;
+    if (json_text_copy(j, name, out, cap, may_be_empty) == 0)
+        return 0;
+    snprintf(err, errlen, "record field \"%s\" is missing, not a string or too long", name);
+    return -1;
 }
 
 static int record_count(const json_t *j, const char *name, unsigned *out, char *err,

@@ -23,6 +23,10 @@ json_t *record_to_json(const struct idb_record *r, bool with_items);
  * items. Returns 0, or -1 with a message naming the field (never a value) in err. */
 int record_from_json(const json_t *j, struct idb_record *out, char *err, size_t errlen);
 
+/* Copies the string field name of the object j into out (cap bytes with its NUL). Returns 0,
+ * or -1 when it is missing, not a string, too long, or empty and !may_be_empty. */
+int json_text_copy(const json_t *j, const char *name, char *out, size_t cap, bool may_be_empty);
+
 /* The same for a record without items (a lookup's answer). */
 int record_from_json_summary(const json_t *j, struct idb_record *out, char *err,
                              size_t errlen);

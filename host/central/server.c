@@ -418,16 +418,9 @@ static void *signal_thread(void *arg)
     return NULL;
 }
 
-int central_server_run(const struct central_server_config *cfg, central_handler_fn handler,
-                       void *ctx)
+int central_server_serve_until_signal(struct central_server *s, central_handler_fn handler,
+                                      void *ctx)
 {
-    char err[1024];
-    struct central_server *s;
-    if (central_server_open(cfg, &s, err, sizeof err) != 0) {
-        struct central_server tmp = { .log = cfg->log != NULL ? cfg->log : stderr };
-        slog(&tmp, "central: error: %s", err);
-        return -1;
-    }
     struct signal_waiter w = { .srv = s };
     sigset_t old;
     sigemptyset(&w.set);
@@ -445,6 +438,20 @@ int central_server_run(const struct central_server_config *cfg, central_handler_
         slog(s, "central: error: cannot start the signal thread");
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+int central_server_run(const struct central_server_config *cfg, central_handler_fn handler,
+                       void *ctx)
+{
+    char err[1024];
+    struct central_server *s;
+    if (central_server_open(cfg, &s, err, sizeof err) != 0) {
+        struct central_server tmp = { .log = cfg->log != NULL ? cfg->log : stderr };
+        slog(&tmp, "central: error: %s", err);
+        return -1;
+    }
+    int rc = central_server_serve_until_signal(s, handler, ctx);
     central_server_close(s);
     return rc;
 }

@@ -67,6 +67,13 @@ void central_server_stop(struct central_server *s);
 /* Frees the server; after central_server_serve returned, or instead of it. */
 void central_server_close(struct central_server *s);
 
+/* central_server_serve until SIGINT or SIGTERM, which are blocked in every thread of the server
+ * (and in any thread the caller starts meanwhile, e.g. from the handler's context: block them
+ * there first) and taken by a thread of its own. Returns 0 after a stop by signal or
+ * central_server_stop, -1 when serving failed. The caller still closes s. */
+int central_server_serve_until_signal(struct central_server *s, central_handler_fn handler,
+                                      void *ctx);
+
 /* open, then serve until SIGINT or SIGTERM (blocked in every thread of the server and taken
  * by a thread of its own), then close. Errors go to the log. Returns 0 after a stop by signal,
  * -1 when the server could not start. */

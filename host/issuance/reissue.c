@@ -184,6 +184,12 @@ int reissue_card(const struct reissue_params *p, struct cardop *new_card,
 {
     if (reissue_identify(p, res, err, errlen) != 0)
         return -1;
+    return reissue_identified(p, new_card, res, err, errlen);
+}
+
+int reissue_identified(const struct reissue_params *p, struct cardop *new_card,
+                       struct reissue_result *res, char *err, size_t errlen)
+{
     struct idb *db = p->issue.db;
     const uint8_t *old_serial = res->old_serial;
     struct idb_record rec;

@@ -50,7 +50,12 @@ int reissue_identify(const struct reissue_params *p, struct reissue_result *res,
  * res->identity (after keep_old_card). Sets res->old_terminated or res->old_note. */
 void reissue_end_old_card(const struct reissue_params *p, struct reissue_result *res);
 
-/* Returns 0, or -1 with a message in err. */
+/* reissue_card after reissue_identify filled res (its identity and old-card fields are kept,
+ * the rest is filled): a branch identifies the card once, claims, then reissues. */
+int reissue_identified(const struct reissue_params *p, struct cardop *new_card,
+                       struct reissue_result *res, char *err, size_t errlen);
+
+/* reissue_identify, then reissue_identified. Returns 0, or -1 with a message in err. */
 int reissue_card(const struct reissue_params *p, struct cardop *new_card,
                  struct reissue_result *res, char *err, size_t errlen);
 

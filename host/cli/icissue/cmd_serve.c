@@ -66,20 +66,6 @@ static void *serve_reap(void *arg)
     return NULL;
 }
 
-struct serve_signals {
-    sigset_t set;
-    struct central_server *server;
-};
-
-static void *serve_wait_signal(void *arg)
-{
-    struct serve_signals *s = arg;
-    int sig = 0;
-    sigwait(&s->set, &sig);
-    central_server_stop(s->server);
-    return NULL;
-}
-
 int icissue_cmd_serve(int argc, char **argv)
 {
     const char *dbopt = NULL, *listen = NULL, *cert = NULL, *key = NULL, *ca = NULL,
@@ -115,13 +101,13 @@ int icissue_cmd_serve(int argc, char **argv)
     if (central_ops_open(icissue_db_path(dbopt), (unsigned)pool, (unsigned)lease, &ops, err,
                          sizeof err) != 0)
         return icissue_fail("serve", "%s", err);
-    /* SIGINT and SIGTERM go to one thread that stops the server; every other thread (the
-     * server's too, created below) has them blocked. */
-    struct serve_signals sig = { .server = NULL };
-    sigemptyset(&sig.set);
-    sigaddset(&sig.set, SIGINT);
-    sigaddset(&sig.set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &sig.set, NULL);
+    /* SIGINT and SIGTERM are taken by the server's signal thread: blocked here first, so the
+     * reaper started below does not take them either. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     struct central_server_config cfg = {
         .host = host, .port = port, .ca_cert = ca, .cert = cert, .key = key, .crl = crl,
         .max_conns = (unsigned)conns,
@@ -131,29 +117,22 @@ int icissue_cmd_serve(int argc, char **argv)
         central_ops_close(ops);
         return icissue_fail("serve", "%s", err);
     }
-    sig.server = srv;
     struct serve_reaper reaper = { .ops = ops, .stop = false };
     pthread_mutex_init(&reaper.lock, NULL);
     pthread_cond_init(&reaper.wake, NULL);
-    pthread_t tsig, treap;
-    bool have_sig = pthread_create(&tsig, NULL, serve_wait_signal, &sig) == 0;
+    pthread_t treap;
     bool have_reap = pthread_create(&treap, NULL, serve_reap, &reaper) == 0;
-    if (!have_sig || !have_reap) {
+    if (!have_reap) {
         rc = icissue_fail("serve", "cannot start a thread: %s", strerror(errno));
     } else {
         printf("listening on %s:%u\n", host, central_server_port(srv));
         fflush(stdout);
-        rc = central_server_serve(srv, central_ops_handle, ops) == 0 ? 0 : 1;
-    }
-    pthread_mutex_lock(&reaper.lock);
-    reaper.stop = true;
-    pthread_cond_signal(&reaper.wake);
-    pthread_mutex_unlock(&reaper.lock);
-    if (have_reap)
+        rc = central_server_serve_until_signal(srv, central_ops_handle, ops) == 0 ? 0 : 1;
+        pthread_mutex_lock(&reaper.lock);
+        reaper.stop = true;
+        pthread_cond_signal(&reaper.wake);
+        pthread_mutex_unlock(&reaper.lock);
         pthread_join(treap, NULL);
-    if (have_sig) {
-        pthread_kill(tsig, SIGTERM); /* its sigwait returns (a stop already made is harmless) */
-        pthread_join(tsig, NULL);
     }
     central_server_close(srv);
     central_ops_close(ops);
