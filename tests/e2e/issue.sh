@@ -22,7 +22,7 @@ types=examples/types.json
 backend=${ICDUP_TEST_BACKEND:-sqlite}
 [ -x "$icissue" ] && [ -x "$icdup" ] || { echo "issue.sh: no $icissue or $icdup" >&2; exit 1; }
 [ -f "$types" ] || { echo "issue.sh: no $types (run from the repo root)" >&2; exit 1; }
-icissue=$(cd "$bin" && pwd)/icissue # some commands run in another directory
+icissue=$(cd "$bin" && pwd)/icissue icdup=$(cd "$bin" && pwd)/icdup # the reissues run in $tmp
 case $backend in
   sqlite)
     command -v sqlite3 >/dev/null || { echo "issue.sh: the sqlite3 command is needed" >&2; exit 1; } ;;
@@ -290,10 +290,10 @@ eq "history of the spoiled card" \
   "personalizing,spoiled"
 
 # ---- reissue --------------------------------------------------------------------------------
-# the reissuing file goes next to a SQLite file; in the current directory on PostgreSQL
+# the reissuing file goes next to a SQLite file; in the current directory on PostgreSQL (so
+# the reissues run in $tmp, never leaving a file in the repo)
 cd "$tmp" || exit 1
 run reissue 0 "$icissue" reissue --from-card "$A" --to "$C" --secrets "$secrets" --operator bob
-cd "$OLDPWD" || exit 1
 card_status status-c "$C"
 sc=$(serial_of status-c)
 has reissue out "reissued M0001 on card $sc: issuance count 2"
@@ -347,6 +347,7 @@ eq "M0001 now (type, design, count)" \
 "$icdup" apdu --card "$G" "00 A4 08 0C 04 60 00 60 10" "00 B0 00 00 10" </dev/null >"$tmp/read-g.out" 2>&1
 has read-g out "4D 30 30 30 31"
 if [ -f "$tmp/m1-again.json" ]; then ok "--reissue-file written"; else bad "--reissue-file not written"; fi
+cd "$OLDPWD" || exit 1
 
 # ---- show, history, print -------------------------------------------------------------------
 run show-after 0 "$icissue" show --id M0001
