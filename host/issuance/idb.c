@@ -97,6 +97,11 @@ enum idb_step idb_run(struct idb_stmt *st)
     return s;
 }
 
+enum idb_step idb_defer(struct idb_stmt *st)
+{
+    return st->drv->defer(st) == 0 ? IDB_STEP_DONE : IDB_STEP_ERROR;
+}
+
 int idb_exec(struct idb *db, const char *sql, char *err, size_t errlen)
 {
     if (db->drv->exec(db->conn, sql) != 0)
@@ -280,7 +285,9 @@ int idb_begin(struct idb *db, char *err, size_t errlen)
     if (db->drv->in_transaction(db->conn))
         return idb_fail(NULL, IDB_E_INVALID, err, errlen, "%s: a transaction is open already",
                         db->path);
-    return idb_exec(db, db->drv->begin, err, errlen);
+    if (db->drv->begin(db->conn) != 0)
+        return idb_fail(db, IDB_E_DB, err, errlen, "cannot begin a transaction");
+    return IDB_OK;
 }
 
 int idb_commit(struct idb *db, char *err, size_t errlen)

@@ -3,7 +3,9 @@
  * takes the branch's request id (a row of claim_requests: a repeated request waits for the
  * first and then reads its result) and then the record (its row locked on PostgreSQL, the
  * write lock held on SQLite), so that of any number of concurrent requests on one record each
- * sees the one before it complete. */
+ * sees the one before it complete. The record is locked first, with the request id taken in
+ * the same round trip on PostgreSQL; the writes that nobody waits for go with the commit
+ * (idb_defer), so that a claim or a confirm costs a handful of round trips. */
 #include "idb_int.h"
 
 #include <stdarg.h>
@@ -194,30 +196,40 @@ static int request_answer(struct idb *db, const struct request *rq, const struct
         idb_bind_int(st, 8, res->claim.expires_at);
         idb_bind_int(st, 9, res->claim.open ? 1 : 0);
     }
-    if (idb_run(st) != IDB_STEP_DONE)
+    if (idb_defer(st) != IDB_STEP_DONE)
         return idb_fail(db, IDB_E_DB, err, errlen, "storing the result of request id %s",
                         rq->request_id);
     return IDB_OK;
 }
 
-/* Does the work of a new request inside its transaction: IDB_OK with the answer in res
- * (success or refusal), or IDB_E_DB (the transaction is rolled back). */
-typedef int (*apply_fn)(struct idb *db, const struct request *rq, const void *arg,
-                        struct result *res, char *err, size_t errlen);
+/* What a kind of request does inside its transaction. lock (deferred: idb_defer) locks the
+ * record it works on, before its request id is taken. apply does the work of a new request:
+ * IDB_OK with the answer in res (success or refusal), or IDB_E_DB (the transaction is rolled
+ * back). */
+struct request_kind {
+    int (*lock)(struct idb *db, const void *arg, char *err, size_t errlen);
+    int (*apply)(struct idb *db, const struct request *rq, const void *arg, struct result *res,
+                 char *err, size_t errlen);
+};
 
 /* Runs a request in its transaction: the result of its first use when the request id was
- * seen before, else apply's, stored with it. Returns the result's code, its message in
- * err. */
-static int run_request(struct idb *db, const struct request *rq, apply_fn apply,
-                       const void *arg, struct result *res, char *err, size_t errlen)
+ * seen before (*seen, may be NULL), else apply's, stored with it. Returns the result's code,
+ * its message in err. */
+static int run_request(struct idb *db, const struct request *rq, const struct request_kind *k,
+                       const void *arg, struct result *res, bool *seen_out, char *err,
+                       size_t errlen)
 {
     memset(res, 0, sizeof *res);
     bool seen = false;
     int rc = idb_begin(db, err, errlen);
     if (rc == IDB_OK)
+        rc = k->lock(db, arg, err, errlen);
+    if (rc == IDB_OK)
         rc = request_take(db, rq, &seen, res, err, errlen);
+    if (seen_out != NULL)
+        *seen_out = seen;
     if (rc == IDB_OK && !seen) {
-        rc = apply(db, rq, arg, res, err, errlen);
+        rc = k->apply(db, rq, arg, res, err, errlen);
         if (rc == IDB_OK)
             rc = request_answer(db, rq, res, err, errlen);
     }
@@ -235,18 +247,38 @@ static int run_request(struct idb *db, const struct request *rq, apply_fn apply,
 
 struct claim_row {
     struct idb_claim c;
-    bool was_issued; /* the record's flag before the claim */
-    char state[12];  /* open, confirmed, aborted, expired */
+    bool was_issued;                   /* the record's flag before the claim */
+    char state[12];                    /* open, confirmed, aborted, expired */
+    char card_type[CT_NAME_MAX + 1];   /* the record's */
+    int64_t now;                       /* the database's clock when it was read */
 };
 
 #define CLAIM_COLUMNS                                                                      \
     "SELECT c.token, c.branch, r.identity, c.record_id, c.issue_number, c.expires_at, "    \
-    "c.state, c.was_issued FROM claims c JOIN records r ON r.id = c.record_id "
+    "c.state, c.was_issued, r.card_type, {epoch} FROM claims c JOIN records r "            \
+    "ON r.id = c.record_id "
 
 static const char SQL_CLAIM_BY_TOKEN[] = CLAIM_COLUMNS "WHERE c.token = ?1";
 static const char SQL_CLAIM_OF_RECORD[] =
     CLAIM_COLUMNS "WHERE c.record_id = ?1 AND c.state = 'open'";
-static const char SQL_NOW[] = "SELECT {epoch}";
+
+/* The record a request works on, locked until the transaction ends (idb_defer: its row is
+ * not read here; the statements after it read the record afresh). */
+static const char SQL_LOCK_BY_IDENTITY[] = "SELECT id FROM records WHERE identity = ?1{lock}";
+static const char SQL_LOCK_BY_TOKEN[] =
+    "SELECT id FROM records WHERE id = (SELECT record_id FROM claims WHERE token = ?1){lock}";
+
+static int lock_record(struct idb *db, const char *sql, const char *key, char *err,
+                       size_t errlen)
+{
+    struct idb_stmt *st = idb_sql(db, sql, err, errlen);
+    if (st == NULL)
+        return IDB_E_DB;
+    idb_bind_text(st, 1, key);
+    if (idb_defer(st) != IDB_STEP_DONE)
+        return idb_fail(db, IDB_E_DB, err, errlen, "locking a record");
+    return IDB_OK;
+}
 
 /* Reads the claim that sql selects by key (a token, or a record id when token is NULL). */
 static int claim_read(struct idb *db, const char *sql, const char *token, int64_t record_id,
@@ -271,6 +303,8 @@ static int claim_read(struct idb *db, const char *sql, const char *token, int64_
         idb_col_copy(st, 6, out->state, sizeof out->state);
         out->c.open = strcmp(out->state, "open") == 0;
         out->was_issued = idb_col_int(st, 7) != 0;
+        idb_col_copy(st, 8, out->card_type, sizeof out->card_type);
+        out->now = idb_col_int(st, 9);
     }
     idb_end(st);
     if (s == IDB_STEP_DONE)
@@ -300,19 +334,6 @@ int idb_record_claim(struct idb *db, int64_t record_id, struct idb_claim *out, c
     return rc;
 }
 
-/* The database's clock, unix seconds. */
-static int db_now(struct idb *db, int64_t *now, char *err, size_t errlen)
-{
-    struct idb_stmt *st = idb_sql(db, SQL_NOW, err, errlen);
-    if (st == NULL)
-        return IDB_E_DB;
-    enum idb_step s = idb_step(st);
-    if (s == IDB_STEP_ROW)
-        *now = idb_col_int(st, 0);
-    idb_end(st);
-    return s == IDB_STEP_ROW ? IDB_OK : idb_fail(db, IDB_E_DB, err, errlen, "reading the clock");
-}
-
 static const char SQL_CLAIM_CLOSE[] =
     "UPDATE claims SET state = ?2, closed_at = {epoch}, card_serial = ?3 "
     "WHERE token = ?1 AND state = 'open'";
@@ -339,50 +360,64 @@ static int claim_close(struct idb *db, const struct claim_row *row, const char *
     return IDB_OK;
 }
 
-/* Releases an open claim of rec (locked): closed as state, the record's flag back to what it
- * was before the claim, event appended with detail. */
-static int claim_release(struct idb *db, const struct claim_row *row,
-                         const struct idb_record *rec, const char *state, const char *event,
-                         const char *detail, char *err, size_t errlen)
+/* Sets the issued flag of a record (locked). */
+static int record_flag(struct idb *db, int64_t record_id, const char *identity, bool issued,
+                       char *err, size_t errlen)
+{
+    struct idb_stmt *st = idb_sql(db, SQL_RECORD_FLAG, err, errlen);
+    if (st == NULL)
+        return IDB_E_DB;
+    idb_bind_int(st, 1, record_id);
+    idb_bind_int(st, 2, issued ? 1 : 0);
+    if (idb_defer(st) != IDB_STEP_DONE)
+        return idb_fail(db, IDB_E_DB, err, errlen, "setting the flag of %s", identity);
+    return IDB_OK;
+}
+
+/* Releases an open claim (its record locked): closed as state, the record's flag back to
+ * what it was before the claim, event appended with detail. */
+static int claim_release(struct idb *db, const struct claim_row *row, const char *state,
+                         const char *event, const char *detail, char *err, size_t errlen)
 {
     int rc = claim_close(db, row, state, NULL, err, errlen);
-    struct idb_stmt *st = rc == IDB_OK ? idb_sql(db, SQL_RECORD_FLAG, err, errlen) : NULL;
-    if (rc != IDB_OK || st == NULL)
-        return IDB_E_DB;
-    idb_bind_int(st, 1, rec->id);
-    idb_bind_int(st, 2, row->was_issued ? 1 : 0);
-    if (idb_run(st) != IDB_STEP_DONE)
-        return idb_fail(db, IDB_E_DB, err, errlen, "restoring the flag of %s", rec->identity);
+    if (rc == IDB_OK)
+        rc = record_flag(db, row->c.record_id, row->c.identity, row->was_issued, err, errlen);
+    if (rc != IDB_OK)
+        return rc;
     char text[REASON_MAX + 128];
     snprintf(text, sizeof text, "claim of branch %s for issue %u: %s", row->c.branch,
              row->c.issue_number, detail);
-    return idb_history_add(db, rec->id, event, NULL, "original", rec->card_type, text,
+    return idb_history_add(db, row->c.record_id, event, NULL, "original", row->card_type, text,
                            row->c.branch, err, errlen);
 }
 
-/* Releases row's claim on rec when its lease has passed: *released says whether it did. */
-static int release_if_expired(struct idb *db, const struct claim_row *row,
-                              const struct idb_record *rec, bool *released, char *err,
-                              size_t errlen)
+/* Releases row's claim when its lease has passed (by the database's clock when the claim
+ * was read): *released says whether it did. */
+static int release_if_expired(struct idb *db, const struct claim_row *row, bool *released,
+                              char *err, size_t errlen)
 {
-    int64_t now = 0;
     char until[32];
     *released = false;
-    if (db_now(db, &now, err, errlen) != IDB_OK)
-        return IDB_E_DB;
-    if (!row->c.open || row->c.expires_at > now)
+    if (!row->c.open || row->c.expires_at > row->now)
         return IDB_OK;
     *released = true;
     utc_text(row->c.expires_at, until);
     char detail[64];
     snprintf(detail, sizeof detail, "lease passed at %s", until);
-    return claim_release(db, row, rec, "expired", "lease expired", detail, err, errlen);
+    return claim_release(db, row, "expired", "lease expired", detail, err, errlen);
 }
 
 struct claim_arg {
     const char *identity;
     unsigned lease;
+    struct idb_record *rec; /* the record as the claim leaves it */
 };
+
+static int lock_claim(struct idb *db, const void *arg, char *err, size_t errlen)
+{
+    return lock_record(db, SQL_LOCK_BY_IDENTITY, ((const struct claim_arg *)arg)->identity, err,
+                       errlen);
+}
 
 static const char SQL_CLAIM_INSERT[] =
     "INSERT INTO claims (token, record_id, branch, issue_number, was_issued, state, "
@@ -425,7 +460,7 @@ static int claim_make(struct idb *db, const struct request *rq, const struct idb
     idb_end(st);
     if (s != IDB_STEP_ROW)
         return idb_fail(db, IDB_E_DB, err, errlen, "claiming %s", rec->identity);
-    int rc = idb_record_mark_unissued(db, rec->id, err, errlen);
+    int rc = record_flag(db, rec->id, rec->identity, false, err, errlen);
     char until[32], detail[160];
     utc_text(c->expires_at, until);
     snprintf(detail, sizeof detail, "issue %u for branch %s until %s (request %s)",
@@ -441,21 +476,17 @@ static int apply_claim(struct idb *db, const struct request *rq, const void *arg
                        struct result *res, char *err, size_t errlen)
 {
     const struct claim_arg *a = arg;
-    struct idb_record *rec = malloc(sizeof *rec);
-    if (rec == NULL)
-        return idb_fail(NULL, IDB_E_DB, err, errlen, "out of memory");
+    struct idb_record *rec = a->rec;
     struct claim_row row;
     bool live = false; /* an open claim whose lease has not passed */
     int rc = idb_record_by_identity(db, a->identity, rec, err, errlen);
-    if (rc == IDB_E_NOTFOUND) {
-        rc = refuse(res, IDB_E_NOTFOUND, "no record %s in the issuance file", a->identity);
-        goto out;
-    }
+    if (rc == IDB_E_NOTFOUND)
+        return refuse(res, IDB_E_NOTFOUND, "no record %s in the issuance file", a->identity);
     if (rc == IDB_OK) {
         rc = claim_read(db, SQL_CLAIM_OF_RECORD, NULL, rec->id, &row, err, errlen);
         if (rc == IDB_OK) {
             bool released = false;
-            rc = release_if_expired(db, &row, rec, &released, err, errlen);
+            rc = release_if_expired(db, &row, &released, err, errlen);
             live = !released;
             if (released) /* the flag is back to what it was before that claim */
                 rec->issued = row.was_issued;
@@ -464,25 +495,24 @@ static int apply_claim(struct idb *db, const struct request *rq, const void *arg
         }
     }
     if (rc != IDB_OK)
-        goto out;
+        return rc;
     if (live) {
         char until[32];
         utc_text(row.c.expires_at, until);
-        rc = refuse(res, IDB_E_CONFLICT, "record %s is claimed by branch %s until %s",
-                    a->identity, row.c.branch, until);
-    } else if (rec->has_pending) {
-        rc = refuse(res, IDB_E_CONFLICT, "record %s has a card being personalized here "
-                    "(pending): finish it with icissue first", a->identity);
-    } else {
-        rc = claim_make(db, rq, rec, a->lease, res, err, errlen);
+        return refuse(res, IDB_E_CONFLICT, "record %s is claimed by branch %s until %s",
+                      a->identity, row.c.branch, until);
     }
-out:
-    idb_record_wipe(rec);
-    free(rec);
+    if (rec->has_pending)
+        return refuse(res, IDB_E_CONFLICT, "record %s has a card being personalized here "
+                      "(pending): finish it with icissue first", a->identity);
+    rc = claim_make(db, rq, rec, a->lease, res, err, errlen);
+    if (rc == IDB_OK)
+        rec->issued = false;
     return rc;
 }
 
-/* Fills out with the identity of claim's record; rec (may be NULL) with the record. */
+/* Fills out with the identity of claim's record; rec (may be NULL) with the record: for the
+ * answer of a request seen before. */
 static int claim_record(struct idb *db, struct idb_claim *c, struct idb_record *rec,
                         char *err, size_t errlen)
 {
@@ -499,18 +529,22 @@ static int claim_record(struct idb *db, struct idb_claim *c, struct idb_record *
     return rc;
 }
 
-/* Runs a request that answers with a claim: out gets it with its record's identity, rec
- * (may be NULL) the record as it is now. */
-static int run_claim_request(struct idb *db, const struct request *rq, apply_fn apply,
-                             const void *arg, struct idb_claim *out, struct idb_record *rec,
-                             char *err, size_t errlen)
+/* Runs a request that answers with a claim: out gets it with its record's identity. rec (may
+ * be NULL) gets the record as it is now: a new request's apply has filled it (fresh is
+ * true); for one seen before it is read again. */
+static int run_claim_request(struct idb *db, const struct request *rq,
+                             const struct request_kind *k, const void *arg, bool fresh,
+                             struct idb_claim *out, struct idb_record *rec, char *err,
+                             size_t errlen)
 {
     struct result res;
-    int rc = run_request(db, rq, apply, arg, &res, err, errlen);
+    bool seen = false;
+    int rc = run_request(db, rq, k, arg, &res, &seen, err, errlen);
     if (rc != IDB_OK)
         return rc;
     *out = res.claim;
-    rc = claim_record(db, out, rec, err, errlen);
+    if (seen || !fresh)
+        rc = claim_record(db, out, seen ? rec : NULL, err, errlen);
     if (rc == IDB_OK)
         err[0] = '\0';
     return rc;
@@ -532,32 +566,36 @@ int idb_claim(struct idb *db, const char *identity, const char *branch, const ch
     if (lease_seconds == 0 || lease_seconds > IDB_LEASE_MAX)
         return idb_fail(NULL, IDB_E_INVALID, err, errlen, "a lease of %u s: it must be 1 to "
                         "%u s", lease_seconds, IDB_LEASE_MAX);
+    struct idb_record *r = rec != NULL ? rec : malloc(sizeof *r);
+    if (r == NULL)
+        return idb_fail(NULL, IDB_E_DB, err, errlen, "out of memory");
     struct request rq = { .branch = branch, .request_id = request_id, .op = "claim" };
     snprintf(rq.subject, sizeof rq.subject, "%s", identity);
-    struct claim_arg a = { identity, lease_seconds };
-    return run_claim_request(db, &rq, apply_claim, &a, out, rec, err, errlen);
+    static const struct request_kind kind = { lock_claim, apply_claim };
+    struct claim_arg a = { identity, lease_seconds, r };
+    rc = run_claim_request(db, &rq, &kind, &a, true, out, rec, err, errlen);
+    if (r != rec) {
+        idb_record_wipe(r);
+        free(r);
+    } else if (rc != IDB_OK) {
+        idb_record_wipe(rec);
+    }
+    return rc;
 }
 
 /* ---- confirm and abort ----------------------------------------------------------------- */
 
-/* The open claim token of branch, with its record locked: IDB_OK to go on; IDB_OK with
- * res->rc set (a refusal) when it is not one; IDB_E_DB. */
+/* The open claim token of branch (its record locked by lock_close): IDB_OK to go on; IDB_OK
+ * with res->rc set (a refusal) when it is not one; IDB_E_DB. */
 static int claim_of_branch(struct idb *db, const char *token, const char *branch,
-                           struct claim_row *row, struct idb_record *rec, struct result *res,
-                           char *err, size_t errlen)
+                           struct claim_row *row, struct result *res, char *err, size_t errlen)
 {
     res->rc = IDB_OK;
     int rc = claim_read(db, SQL_CLAIM_BY_TOKEN, token, 0, row, err, errlen);
     if (rc == IDB_E_NOTFOUND)
         return refuse(res, IDB_E_NOTFOUND, "no claim with that token");
-    /* Lock the record, then read the claim again: it changes only under that lock. */
-    if (rc == IDB_OK)
-        rc = idb_record_by_id(db, row->c.record_id, rec, err, errlen);
-    if (rc == IDB_OK)
-        rc = claim_read(db, SQL_CLAIM_BY_TOKEN, token, 0, row, err, errlen);
     if (rc != IDB_OK)
-        return rc == IDB_E_NOTFOUND ? idb_fail(db, IDB_E_DB, err, errlen, "a claim vanished")
-                                    : rc;
+        return rc;
     if (strcmp(row->c.branch, branch) != 0)
         return refuse(res, IDB_E_CONFLICT, "the claim on %s is held by branch %s, not %s",
                       row->c.identity, row->c.branch, branch);
@@ -576,25 +614,24 @@ static const char SQL_RECORD_CONFIRM[] =
     "UPDATE records SET issued = 1, issue_count = ?2, card_serial = ?3, pending_serial = NULL, "
     "pending_role = NULL, updated = {now} WHERE id = ?1";
 
-/* The card with serial was made on row's claim of rec: claim closed, record issued. */
+/* The card with serial was made on row's claim: claim closed, record issued. */
 static int confirm_record(struct idb *db, const struct request *rq, const struct claim_row *row,
-                          const struct idb_record *rec, const uint8_t *serial, char *err,
-                          size_t errlen)
+                          const uint8_t *serial, char *err, size_t errlen)
 {
     int rc = claim_close(db, row, "confirmed", serial, err, errlen);
     struct idb_stmt *st = rc == IDB_OK ? idb_sql(db, SQL_RECORD_CONFIRM, err, errlen) : NULL;
     if (st == NULL)
         return IDB_E_DB;
-    idb_bind_int(st, 1, rec->id);
+    idb_bind_int(st, 1, row->c.record_id);
     idb_bind_int(st, 2, row->c.issue_number);
     idb_bind_blob(st, 3, serial, IDB_SERIAL_LEN);
-    if (idb_run(st) != IDB_STEP_DONE)
-        return idb_fail(db, IDB_E_DB, err, errlen, "marking %s issued", rec->identity);
+    if (idb_defer(st) != IDB_STEP_DONE)
+        return idb_fail(db, IDB_E_DB, err, errlen, "marking %s issued", row->c.identity);
     char detail[160];
     snprintf(detail, sizeof detail, "issue %u, claimed by branch %s (request %s)",
              row->c.issue_number, rq->branch, rq->request_id);
-    return idb_history_add(db, rec->id, "issued", serial, "original", rec->card_type, detail,
-                           rq->branch, err, errlen);
+    return idb_history_add(db, row->c.record_id, "issued", serial, "original", row->card_type,
+                           detail, rq->branch, err, errlen);
 }
 
 /* A request that ends a claim: confirm (serial given) or abort. */
@@ -604,31 +641,35 @@ struct close_arg {
     const char *reason;    /* abort: why (may be NULL) */
 };
 
+/* The claim changes only under its record's lock: taken before it is read. */
+static int lock_close(struct idb *db, const void *arg, char *err, size_t errlen)
+{
+    return lock_record(db, SQL_LOCK_BY_TOKEN, ((const struct close_arg *)arg)->token, err,
+                       errlen);
+}
+
 static int apply_close(struct idb *db, const struct request *rq, const void *arg,
                        struct result *res, char *err, size_t errlen)
 {
     const struct close_arg *a = arg;
-    struct idb_record *rec = malloc(sizeof *rec);
-    if (rec == NULL)
-        return idb_fail(NULL, IDB_E_DB, err, errlen, "out of memory");
     struct claim_row row;
-    int rc = claim_of_branch(db, a->token, rq->branch, &row, rec, res, err, errlen);
-    if (rc == IDB_OK && res->rc == IDB_OK && a->serial != NULL) {
-        rc = confirm_record(db, rq, &row, rec, a->serial, err, errlen);
+    int rc = claim_of_branch(db, a->token, rq->branch, &row, res, err, errlen);
+    if (rc != IDB_OK || res->rc != IDB_OK)
+        return rc;
+    if (a->serial != NULL) {
         res->claim = row.c;
         res->claim.open = false;
         res->has_claim = true;
-    } else if (rc == IDB_OK && res->rc == IDB_OK) {
-        char detail[REASON_MAX + 64];
-        snprintf(detail, sizeof detail, "aborted (request %s)%s%s", rq->request_id,
-                 a->reason != NULL && a->reason[0] != '\0' ? ": " : "",
-                 a->reason != NULL ? a->reason : "");
-        rc = claim_release(db, &row, rec, "aborted", "claim aborted", detail, err, errlen);
+        return confirm_record(db, rq, &row, a->serial, err, errlen);
     }
-    idb_record_wipe(rec);
-    free(rec);
-    return rc;
+    char detail[REASON_MAX + 64];
+    snprintf(detail, sizeof detail, "aborted (request %s)%s%s", rq->request_id,
+             a->reason != NULL && a->reason[0] != '\0' ? ": " : "",
+             a->reason != NULL ? a->reason : "");
+    return claim_release(db, &row, "aborted", "claim aborted", detail, err, errlen);
 }
+
+static const struct request_kind close_kind = { lock_close, apply_close };
 
 int idb_confirm(struct idb *db, const char *token, const char *branch, const char *request_id,
                 const uint8_t serial[IDB_SERIAL_LEN], struct idb_claim *out, char *err,
@@ -650,7 +691,7 @@ int idb_confirm(struct idb *db, const char *token, const char *branch, const cha
     for (size_t i = 0; i < IDB_SERIAL_LEN; i++)
         n += (size_t)snprintf(rq.subject + n, sizeof rq.subject - n, "%02X", serial[i]);
     struct close_arg a = { .token = token, .serial = serial };
-    return run_claim_request(db, &rq, apply_close, &a, out, NULL, err, errlen);
+    return run_claim_request(db, &rq, &close_kind, &a, true, out, NULL, err, errlen);
 }
 
 int idb_abort(struct idb *db, const char *token, const char *branch, const char *request_id,
@@ -668,7 +709,7 @@ int idb_abort(struct idb *db, const char *token, const char *branch, const char 
     snprintf(rq.subject, sizeof rq.subject, "%s", token);
     struct close_arg a = { .token = token, .reason = reason };
     struct result res;
-    return run_request(db, &rq, apply_close, &a, &res, err, errlen);
+    return run_request(db, &rq, &close_kind, &a, &res, NULL, err, errlen);
 }
 
 /* ---- expiry ---------------------------------------------------------------------------- */
@@ -716,23 +757,19 @@ int idb_claims_expire(struct idb *db, unsigned *released, char *err, size_t errl
     if (idb_in_transaction(db))
         return idb_fail(NULL, IDB_E_INVALID, err, errlen, "expiry runs in a transaction of "
                         "its own: commit or roll back first");
-    struct idb_record *rec = malloc(sizeof *rec);
     char(*tokens)[IDB_TOKEN_LEN + 1] = NULL;
     size_t n = 0;
-    int rc = rec != NULL ? idb_begin(db, err, errlen)
-                         : idb_fail(NULL, IDB_E_DB, err, errlen, "out of memory");
+    int rc = idb_begin(db, err, errlen);
     if (rc == IDB_OK)
         rc = expired_tokens(db, &tokens, &n, err, errlen);
     for (size_t i = 0; rc == IDB_OK && i < n; i++) {
         struct claim_row row;
         bool done = false;
-        rc = claim_read(db, SQL_CLAIM_BY_TOKEN, tokens[i], 0, &row, err, errlen);
-        if (rc == IDB_OK)
-            rc = idb_record_by_id(db, row.c.record_id, rec, err, errlen);
-        if (rc == IDB_OK) /* again, under the record's lock */
+        rc = lock_record(db, SQL_LOCK_BY_TOKEN, tokens[i], err, errlen);
+        if (rc == IDB_OK) /* read under the record's lock */
             rc = claim_read(db, SQL_CLAIM_BY_TOKEN, tokens[i], 0, &row, err, errlen);
         if (rc == IDB_OK)
-            rc = release_if_expired(db, &row, rec, &done, err, errlen);
+            rc = release_if_expired(db, &row, &done, err, errlen);
         count += done ? 1 : 0;
     }
     if (rc == IDB_OK)
@@ -740,10 +777,6 @@ int idb_claims_expire(struct idb *db, unsigned *released, char *err, size_t errl
     if (rc != IDB_OK) {
         idb_rollback(db);
         count = 0;
-    }
-    if (rec != NULL) {
-        idb_record_wipe(rec);
-        free(rec);
     }
     free(tokens);
     if (released != NULL)

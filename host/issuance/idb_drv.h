@@ -39,7 +39,6 @@ struct idb_driver {
     const char *now_text;     /* {now} */
     const char *now_epoch;    /* {epoch} */
     const char *lock_rows;    /* {lock} ("" where the transaction holds the write lock) */
-    const char *begin;        /* begins a transaction (idb_begin) */
     const char *begin_schema; /* begins the transaction of the migrations, serialized with
                                  every other process's */
     const char *has_version;  /* one integer: 1 when the table schema_version exists */
@@ -57,6 +56,9 @@ struct idb_driver {
     const char *(*errmsg)(void *conn);
     /* Runs statements without parameters or rows (DDL, BEGIN). 0, or -1. */
     int (*exec)(void *conn, const char *sql);
+    /* Begins a transaction (idb_begin): 0, or -1. A back end may send the BEGIN with the
+     * transaction's first statement. */
+    int (*begin)(void *conn);
     /* Commits; a transaction that failed part-way is rolled back instead and -1 returned. */
     int (*commit)(void *conn);
     bool (*in_transaction)(void *conn);
@@ -68,6 +70,11 @@ struct idb_driver {
     void (*bind_text)(struct idb_stmt *st, int i, const char *v);
     void (*bind_blob)(struct idb_stmt *st, int i, const void *p, size_t n);
     enum idb_step (*step)(struct idb_stmt *st);
+    /* Runs st (bound) for its effect alone, its rows ignored, and resets it (idb_defer). In a
+     * transaction a back end may send it with the next statement that is stepped or with the
+     * COMMIT; a failure then fails that one, and the transaction. 0, or -1 when it failed
+     * already. */
+    int (*defer)(struct idb_stmt *st);
     bool (*column_null)(struct idb_stmt *st, int col);
     int64_t (*column_int)(struct idb_stmt *st, int col);
     const char *(*column_text)(struct idb_stmt *st, int col); /* "" for NULL */

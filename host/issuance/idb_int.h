@@ -43,6 +43,12 @@ void idb_end(struct idb_stmt *st);
 /* Steps st once and ends it: for INSERT, UPDATE and DELETE. */
 enum idb_step idb_run(struct idb_stmt *st);
 
+/* Runs st for its effect (its rows ignored) and ends it, where nobody waits for its result:
+ * an UPDATE, INSERT or locking SELECT whose failure fails the transaction. In a transaction
+ * PostgreSQL sends it with the next statement or the commit (one round trip for them all), so
+ * its failure may show only there; IDB_STEP_DONE or IDB_STEP_ERROR. */
+enum idb_step idb_defer(struct idb_stmt *st);
+
 /* Runs statements without parameters (DDL, transaction control). */
 int idb_exec(struct idb *db, const char *sql, char *err, size_t errlen);
 

@@ -5,6 +5,13 @@
  * (docs/issuance.md, "Concurrency"). Statements are prepared on the server at their first
  * run: parameters typed (text, int8, bytea in binary), results as text (bytea as hex).
  *
+ * A transaction's BEGIN and the statements nobody waits for (idb_defer: writes, and the SELECT
+ * that locks a row before the statement that reads it) are not sent one by one: they wait in
+ * libpq's pipeline mode and go with the next statement that is stepped, or with the COMMIT,
+ * in one round trip. The server runs them in order; a failure among them fails that
+ * statement, the server skips the rest of the batch, and the transaction can only be rolled
+ * back.
+ *
  * Messages never show the password of the URI: idb_path shows the URI without it, and every
  * message of the server or of libpq is cleaned of it. Only the primary message of a server
  * error is kept: its DETAIL may quote a row, and a row may hold a secret item. */
@@ -179,9 +186,30 @@ static void pg_display(const char *uri, char *out, size_t cap)
 
 /* ---- connection -------------------------------------------------------------------------- */
 
+struct pg_stmt;
+
+/* What a batch (pipeline) holds, in the order the server answers. */
+enum batch_kind {
+    BATCH_BEGIN,    /* the transaction's BEGIN */
+    BATCH_PREPARE,  /* a statement's first use: prepared on the server */
+    BATCH_DEFERRED, /* idb_defer: its result only checked */
+    BATCH_STEPPED,  /* the statement stepped: its result kept */
+    BATCH_COMMIT,
+};
+
+#define BATCH_MAX 32
+
+static const char BEGIN_SQL[] = "BEGIN ISOLATION LEVEL READ COMMITTED";
+
 struct pg_conn {
     PGconn *pg;
     unsigned nprepared; /* names the server-side prepared statements */
+    bool begin_pending; /* idb_begin seen, its BEGIN not sent yet */
+    size_t nbatch;      /* sent in pipeline mode, results not read yet */
+    struct {
+        enum batch_kind kind;
+        struct pg_stmt *s; /* BATCH_PREPARE, BATCH_DEFERRED, BATCH_STEPPED */
+    } batch[BATCH_MAX];
     char password[256]; /* of the URI, to clean messages of it; wiped at close */
     char err[512];
 };
@@ -288,9 +316,20 @@ static const char *pg_errmsg(void *conn)
     return ((struct pg_conn *)conn)->err;
 }
 
+static int batch_flush(struct pg_conn *c);
+
+/* Runs sql at once; a batch waiting is sent first (its failure fails sql, except a ROLLBACK:
+ * that ends the failed transaction). */
 static int pg_exec(void *conn, const char *sql)
 {
     struct pg_conn *c = conn;
+    bool rollback = strcmp(sql, "ROLLBACK") == 0;
+    if (rollback && c->begin_pending && c->nbatch == 0) {
+        c->begin_pending = false; /* nothing was sent */
+        return 0;
+    }
+    if (batch_flush(c) != 0 && !rollback)
+        return -1;
     PGresult *res = PQexec(c->pg, sql);
     ExecStatusType st = PQresultStatus(res);
     int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;
@@ -300,15 +339,50 @@ static int pg_exec(void *conn, const char *sql)
     return rc;
 }
 
+static int pg_begin(void *conn)
+{
+    ((struct pg_conn *)conn)->begin_pending = true;
+    return 0;
+}
+
 static bool pg_in_transaction(void *conn)
 {
-    PGTransactionStatusType t = PQtransactionStatus(((struct pg_conn *)conn)->pg);
-    return t == PQTRANS_INTRANS || t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
+    struct pg_conn *c = conn;
+    PGTransactionStatusType t = PQtransactionStatus(c->pg);
+    return c->begin_pending || c->nbatch > 0 || t == PQTRANS_INTRANS ||
+           t == PQTRANS_INERROR || t == PQTRANS_ACTIVE;
 }
+
+static int batch_start(struct pg_conn *c);
+static int batch_finish(struct pg_conn *c, struct pg_stmt *stepped, char sqlstate[6]);
 
 static int pg_commit(void *conn)
 {
     struct pg_conn *c = conn;
+    if (c->begin_pending && c->nbatch == 0) {
+        c->begin_pending = false; /* nothing was sent: nothing to commit */
+        return 0;
+    }
+    if (c->nbatch > 0) { /* the COMMIT goes with the statements that wait for it */
+        char state[6];
+        int rc = -1;
+        if (c->nbatch < BATCH_MAX &&
+            PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1) {
+            c->batch[c->nbatch++].kind = BATCH_COMMIT;
+            rc = 0;
+        } else {
+            set_err(c, PQerrorMessage(c->pg));
+        }
+        if (batch_finish(c, NULL, state) != 0)
+            rc = -1;
+        if (rc != 0 && PQtransactionStatus(c->pg) == PQTRANS_INERROR) {
+            char keep[sizeof c->err];
+            memcpy(keep, c->err, sizeof keep);
+            PQclear(PQexec(c->pg, "ROLLBACK"));
+            memcpy(c->err, keep, sizeof keep);
+        }
+        return rc;
+    }
     /* COMMIT of a failed transaction rolls it back and says so only in its command tag. */
     if (PQtransactionStatus(c->pg) == PQTRANS_INERROR) {
         (void)pg_exec(c, "ROLLBACK");
@@ -424,6 +498,9 @@ static void pg_finalize(struct idb_stmt *st)
     struct pg_stmt *s = (struct pg_stmt *)st;
     if (s == NULL)
         return;
+    for (size_t i = 0; i < s->c->nbatch; i++)
+        if (s->c->batch[i].s == s)
+            s->c->batch[i].s = NULL;
     if (s->values != NULL)
         pg_reset(st);
     free(s->sql);
@@ -473,6 +550,131 @@ static void pg_bind_blob(struct idb_stmt *st, int i, const void *p, size_t n)
     bind((struct pg_stmt *)st, i, p, n, OID_BYTEA, 1);
 }
 
+/* ---- the batch ---------------------------------------------------------------------------- */
+
+/* Starts a batch (pipeline mode) if none is open, with the BEGIN that waits. */
+static int batch_start(struct pg_conn *c)
+{
+    if (PQpipelineStatus(c->pg) == PQ_PIPELINE_OFF && PQenterPipelineMode(c->pg) != 1) {
+        set_err(c, PQerrorMessage(c->pg));
+        return -1;
+    }
+    if (c->begin_pending) {
+        if (PQsendQueryParams(c->pg, BEGIN_SQL, 0, NULL, NULL, NULL, NULL, 0) != 1) {
+            set_err(c, PQerrorMessage(c->pg));
+            return -1;
+        }
+        c->begin_pending = false;
+        c->batch[c->nbatch++].kind = BATCH_BEGIN;
+    }
+    return 0;
+}
+
+/* Adds s (bound) to the batch as kind, prepared on the server first at its first use. */
+static int batch_send(struct pg_conn *c, struct pg_stmt *s, enum batch_kind kind)
+{
+    if (c->nbatch + 3 > BATCH_MAX) { /* room for its PREPARE, itself and a COMMIT */
+        char state[6];
+        if (batch_finish(c, NULL, state) != 0 || batch_start(c) != 0)
+            return -1;
+    }
+    if (s->name[0] == '\0') {
+        snprintf(s->name, sizeof s->name, "idb%u", ++c->nprepared);
+        if (PQsendPrepare(c->pg, s->name, s->sql, s->nparams, s->types) != 1) {
+            s->name[0] = '\0';
+            set_err(c, PQerrorMessage(c->pg));
+            return -1;
+        }
+        c->batch[c->nbatch].kind = BATCH_PREPARE;
+        c->batch[c->nbatch++].s = s;
+    }
+    /* libpq copies the parameters into its buffer here: s may be reset at once */
+    if (PQsendQueryPrepared(c->pg, s->name, s->nparams, (const char *const *)s->values,
+                            s->lengths, s->formats, 0) != 1) {
+        set_err(c, PQerrorMessage(c->pg));
+        return -1;
+    }
+    c->batch[c->nbatch].kind = kind;
+    c->batch[c->nbatch++].s = s;
+    return 0;
+}
+
+/* Ends the batch: a sync, then every answer read in order; the result of stepped (may be
+ * NULL) is kept in it. 0, or -1 with the first failure in c->err and its SQLSTATE in
+ * sqlstate ("" when it has none). */
+static int batch_finish(struct pg_conn *c, struct pg_stmt *stepped, char sqlstate[6])
+{
+    int rc = 0;
+    sqlstate[0] = '\0';
+    if (PQpipelineSync(c->pg) != 1) {
+        set_err(c, PQerrorMessage(c->pg));
+        rc = -1;
+    }
+    size_t i = 0;
+    for (int nulls = 0; rc == 0 || PQstatus(c->pg) == CONNECTION_OK;) {
+        PGresult *res = PQgetResult(c->pg);
+        if (res == NULL) { /* the end of one statement's answers; twice: nothing comes */
+            if (++nulls == 1)
+                continue;
+            if (rc == 0)
+                set_err(c, PQstatus(c->pg) == CONNECTION_OK ? "the batch's answers ended early"
+                                                            : PQerrorMessage(c->pg));
+            rc = -1;
+            break;
+        }
+        nulls = 0;
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+        enum batch_kind kind = i < c->nbatch ? c->batch[i].kind : BATCH_DEFERRED;
+        struct pg_stmt *s = i < c->nbatch ? c->batch[i].s : NULL;
+        i++;
+        bool good = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+        if (good && kind == BATCH_COMMIT && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+            good = false;
+            if (rc == 0)
+                set_err(c, "a statement of the transaction failed: it was rolled back");
+            rc = -1;
+        }
+        if (!good && st != PGRES_PIPELINE_ABORTED && rc == 0) {
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            set_result_err(c, res);
+            snprintf(sqlstate, 6, "%s", state != NULL ? state : "");
+            rc = -1;
+        }
+        if (!good && st == PGRES_PIPELINE_ABORTED && rc == 0) {
+            set_err(c, "a statement of the batch failed");
+            rc = -1;
+        }
+        if (!good && kind == BATCH_PREPARE && s != NULL)
+            s->name[0] = '\0'; /* not prepared: prepared again at its next use */
+        if (good && kind == BATCH_STEPPED && s != NULL && s == stepped) {
+            PQclear(stepped->res);
+            stepped->res = res;
+            res = NULL;
+        }
+        PQclear(res);
+    }
+    c->nbatch = 0;
+    if (PQexitPipelineMode(c->pg) != 1 && rc == 0) {
+        set_err(c, PQerrorMessage(c->pg));
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Sends what waits (a BEGIN, deferred statements) and reads their answers. */
+static int batch_flush(struct pg_conn *c)
+{
+    char state[6];
+    if (!c->begin_pending && c->nbatch == 0)
+        return 0;
+    int rc = batch_start(c);
+    return batch_finish(c, NULL, state) != 0 ? -1 : rc;
+}
+
 /* Prepares s on the server (parsed and planned once per connection; the parameter types
  * are those of its first binding). */
 static int prepare_on_server(struct pg_stmt *s)
@@ -491,6 +693,31 @@ static int prepare_on_server(struct pg_stmt *s)
     return rc;
 }
 
+static enum idb_step step_failure(const char *sqlstate)
+{
+    if (sqlstate != NULL && strcmp(sqlstate, SQLSTATE_UNIQUE) == 0)
+        return IDB_STEP_UNIQUE;
+    if (sqlstate != NULL && strcmp(sqlstate, SQLSTATE_FOREIGN) == 0)
+        return IDB_STEP_FOREIGN;
+    return IDB_STEP_ERROR;
+}
+
+/* Runs s with what waits in the batch: its result in s->res. */
+static enum idb_step run_batched(struct pg_stmt *s)
+{
+    char state[6] = "";
+    if (batch_start(s->c) != 0 || batch_send(s->c, s, BATCH_STEPPED) != 0) {
+        char keep[sizeof s->c->err];
+        memcpy(keep, s->c->err, sizeof keep);
+        (void)batch_finish(s->c, NULL, state);
+        memcpy(s->c->err, keep, sizeof keep);
+        return IDB_STEP_ERROR;
+    }
+    if (batch_finish(s->c, s, state) != 0)
+        return step_failure(state);
+    return IDB_STEP_DONE;
+}
+
 static enum idb_step pg_step(struct idb_stmt *st)
 {
     struct pg_stmt *s = (struct pg_stmt *)st;
@@ -502,27 +729,48 @@ static enum idb_step pg_step(struct idb_stmt *st)
             set_err(s->c, "out of memory, or a parameter out of range");
             return IDB_STEP_ERROR;
         }
-        if (s->name[0] == '\0' && prepare_on_server(s) != 0)
-            return IDB_STEP_ERROR;
-        s->res = PQexecPrepared(s->c->pg, s->name, s->nparams, (const char *const *)s->values,
-                                s->lengths, s->formats, 0);
-        ExecStatusType rs = PQresultStatus(s->res);
-        if (rs == PGRES_TUPLES_OK) {
-            s->nrows = PQntuples(s->res);
-        } else if (rs != PGRES_COMMAND_OK) {
-            set_result_err(s->c, s->res);
-            const char *state = PQresultErrorField(s->res, PG_DIAG_SQLSTATE);
-            if (state != NULL && strcmp(state, SQLSTATE_UNIQUE) == 0)
-                return IDB_STEP_UNIQUE;
-            if (state != NULL && strcmp(state, SQLSTATE_FOREIGN) == 0)
-                return IDB_STEP_FOREIGN;
-            return IDB_STEP_ERROR;
+        if (s->c->begin_pending || s->c->nbatch > 0) {
+            enum idb_step b = run_batched(s);
+            if (b != IDB_STEP_DONE)
+                return b;
+        } else {
+            if (s->name[0] == '\0' && prepare_on_server(s) != 0)
+                return IDB_STEP_ERROR;
+            s->res = PQexecPrepared(s->c->pg, s->name, s->nparams,
+                                    (const char *const *)s->values, s->lengths, s->formats, 0);
+            ExecStatusType rs = PQresultStatus(s->res);
+            if (rs != PGRES_TUPLES_OK && rs != PGRES_COMMAND_OK) {
+                set_result_err(s->c, s->res);
+                return step_failure(PQresultErrorField(s->res, PG_DIAG_SQLSTATE));
+            }
         }
+        if (PQresultStatus(s->res) == PGRES_TUPLES_OK)
+            s->nrows = PQntuples(s->res);
     }
     if (s->res == NULL || s->row + 1 >= s->nrows)
         return IDB_STEP_DONE;
     s->row++;
     return IDB_STEP_ROW;
+}
+
+/* In a transaction, s joins the batch; else it runs now. */
+static int pg_defer(struct idb_stmt *st)
+{
+    struct pg_stmt *s = (struct pg_stmt *)st;
+    struct pg_conn *c = s->c;
+    int rc;
+    if (s->bind_failed) {
+        set_err(c, "out of memory, or a parameter out of range");
+        rc = -1;
+    } else if (c->begin_pending || c->nbatch > 0 ||
+               PQtransactionStatus(c->pg) == PQTRANS_INTRANS) {
+        rc = batch_start(c) == 0 && batch_send(c, s, BATCH_DEFERRED) == 0 ? 0 : -1;
+    } else {
+        enum idb_step r = pg_step(st);
+        rc = r == IDB_STEP_DONE || r == IDB_STEP_ROW ? 0 : -1;
+    }
+    pg_reset(st);
+    return rc;
 }
 
 static bool pg_column_null(struct idb_stmt *st, int col)
@@ -568,7 +816,6 @@ const struct idb_driver idb_pg_driver = {
     .now_text = "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')",
     .now_epoch = "CAST(floor(extract(epoch FROM now())) AS BIGINT)",
     .lock_rows = " FOR UPDATE",
-    .begin = "BEGIN ISOLATION LEVEL READ COMMITTED",
     /* Two processes opening a new database at once: the second waits for the first's
      * migrations, then finds them done. */
     .begin_schema = "BEGIN; SELECT pg_advisory_xact_lock(hashtext('icissue schema'))",
@@ -582,6 +829,7 @@ const struct idb_driver idb_pg_driver = {
     .close = pg_close,
     .errmsg = pg_errmsg,
     .exec = pg_exec,
+    .begin = pg_begin,
     .commit = pg_commit,
     .in_transaction = pg_in_transaction,
     .prepare = pg_prepare,
@@ -591,6 +839,7 @@ const struct idb_driver idb_pg_driver = {
     .bind_text = pg_bind_text,
     .bind_blob = pg_bind_blob,
     .step = pg_step,
+    .defer = pg_defer,
     .column_null = pg_column_null,
     .column_int = pg_column_int,
     .column_text = pg_column_text,

@@ -425,7 +425,7 @@ int idb_history_add(struct idb *db, int64_t record_id, const char *event,
     idb_bind_text(st, 5, card_type);
     idb_bind_text(st, 6, detail != NULL ? detail : "");
     idb_bind_text(st, 7, operator_name != NULL ? operator_name : "");
-    if (idb_run(st) != IDB_STEP_DONE)
+    if (idb_defer(st) != IDB_STEP_DONE) /* in a transaction, sent with what follows */
         return idb_fail(db, IDB_E_DB, err, errlen, "appending to the history");
     return IDB_OK;
 }

@@ -157,6 +157,11 @@ static int sq_exec(void *conn, const char *sql)
     return sqlite3_exec(conn, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
 }
 
+static int sq_begin(void *conn)
+{
+    return sq_exec(conn, "BEGIN IMMEDIATE");
+}
+
 static int sq_commit(void *conn)
 {
     if (sqlite3_exec(conn, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
@@ -247,6 +252,13 @@ static enum idb_step sq_step(struct idb_stmt *st)
     }
 }
 
+static int sq_defer(struct idb_stmt *st)
+{
+    enum idb_step s = sq_step(st);
+    sq_reset(st);
+    return s == IDB_STEP_DONE || s == IDB_STEP_ROW ? 0 : -1;
+}
+
 static bool sq_column_null(struct idb_stmt *st, int col)
 {
     return sqlite3_column_type(raw(st), col) == SQLITE_NULL;
@@ -292,7 +304,6 @@ const struct idb_driver idb_sqlite_driver = {
     .now_text = "strftime('%Y-%m-%dT%H:%M:%fZ','now')",
     .now_epoch = "CAST(strftime('%s','now') AS INTEGER)",
     .lock_rows = "",
-    .begin = "BEGIN IMMEDIATE",
     .begin_schema = "BEGIN IMMEDIATE",
     .has_version = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                    "name = 'schema_version'",
@@ -303,6 +314,7 @@ const struct idb_driver idb_sqlite_driver = {
     .close = sq_close,
     .errmsg = sq_errmsg,
     .exec = sq_exec,
+    .begin = sq_begin,
     .commit = sq_commit,
     .in_transaction = sq_in_transaction,
     .prepare = sq_prepare,
@@ -312,6 +324,7 @@ const struct idb_driver idb_sqlite_driver = {
     .bind_text = sq_bind_text,
     .bind_blob = sq_bind_blob,
     .step = sq_step,
+    .defer = sq_defer,
     .column_null = sq_column_null,
     .column_int = sq_column_int,
     .column_text = sq_column_text,
