@@ -1,12 +1,21 @@
 /* The SQLite back end of the issuance file (idb_drv.h): one file, no server. The file runs
  * in WAL mode with synchronous = FULL and foreign keys on; a transaction takes the write lock
- * at once (BEGIN IMMEDIATE) and a connection waits up to 10 s for another's. */
+ * at once (BEGIN IMMEDIATE) and a connection waits up to 10 s for another's.
+ *
+ * SQLite's wait for the write lock is sleep-and-retry (sleeps of up to 100 ms), so with many
+ * threads of one process writing (the central server's pool) a request could sleep long after
+ * the lock was free. The connections of one process to one file therefore first queue on a
+ * mutex of that file (its gate), held from BEGIN to the end of the transaction, and are woken
+ * as soon as it is free; other processes still meet at SQLite's lock. */
 #include "idb_drv.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
@@ -109,7 +118,79 @@ static const char *const migrations[] = {
 _Static_assert(sizeof migrations / sizeof migrations[0] == IDB_SCHEMA_VERSION,
                "one migration per schema version");
 
+/* ---- the gates: one per open file of this process ----------------------------------------- */
+
+#define GATES_MAX 64
+
+struct sq_gate {
+    dev_t dev;
+    ino_t ino;
+    unsigned users; /* connections open on the file */
+    pthread_mutex_t lock;
+};
+
+static pthread_mutex_t gates_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sq_gate *gates[GATES_MAX];
+
+/* The gate of the file at path, NULL when there is none to have (no such file, too many
+ * files open, no memory): then only SQLite's busy wait orders the writers. */
+static struct sq_gate *gate_get(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return NULL;
+    struct sq_gate *g = NULL, **free_slot = NULL;
+    pthread_mutex_lock(&gates_lock);
+    for (size_t i = 0; i < GATES_MAX && g == NULL; i++) {
+        if (gates[i] != NULL && gates[i]->dev == sb.st_dev && gates[i]->ino == sb.st_ino)
+            g = gates[i];
+        else if (gates[i] == NULL && free_slot == NULL)
+            free_slot = &gates[i];
+    }
+    if (g == NULL && free_slot != NULL && (g = calloc(1, sizeof *g)) != NULL) {
+        g->dev = sb.st_dev;
+        g->ino = sb.st_ino;
+        pthread_mutex_init(&g->lock, NULL);
+        *free_slot = g;
+    }
+    if (g != NULL)
+        g->users++;
+    pthread_mutex_unlock(&gates_lock);
+    return g;
+}
+
+static void gate_put(struct sq_gate *g)
+{
+    if (g == NULL)
+        return;
+    pthread_mutex_lock(&gates_lock);
+    if (--g->users == 0) {
+        for (size_t i = 0; i < GATES_MAX; i++)
+            if (gates[i] == g)
+                gates[i] = NULL;
+        pthread_mutex_destroy(&g->lock);
+        free(g);
+    }
+    pthread_mutex_unlock(&gates_lock);
+}
+
 /* ---- connection -------------------------------------------------------------------------- */
+
+struct sq_conn {
+    sqlite3 *db;
+    struct sq_gate *gate; /* may be NULL */
+    bool gated;           /* this connection holds its gate (a transaction is open) */
+};
+
+/* Opens the gate when this connection's transaction has ended (committed, rolled back, or
+ * ended by SQLite itself after a failure). */
+static void gate_leave_if_done(struct sq_conn *c)
+{
+    if (c->gated && sqlite3_get_autocommit(c->db)) {
+        c->gated = false;
+        pthread_mutex_unlock(&c->gate->lock);
+    }
+}
 
 static void sq_display(const char *target, char *out, size_t cap)
 {
@@ -121,59 +202,89 @@ static int sq_open(const char *target, bool create, void **conn, char *err, size
     struct stat sb;
     if (!create && stat(target, &sb) != 0)
         return IDB_E_NOTFOUND;
-    sqlite3 *db = NULL;
+    struct sq_conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        snprintf(err, errlen, "%s: out of memory", target);
+        return IDB_E_DB;
+    }
     int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
     const char *what = "cannot open";
-    if (sqlite3_open_v2(target, &db, flags, NULL) == SQLITE_OK) {
-        sqlite3_extended_result_codes(db, 1);
-        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    if (sqlite3_open_v2(target, &c->db, flags, NULL) == SQLITE_OK) {
+        sqlite3_extended_result_codes(c->db, 1);
+        sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
         /* WAL with full sync: a commit survives a crash of the process and of the machine. */
         what = "not a usable SQLite file";
-        if (sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) == SQLITE_OK &&
-            sqlite3_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", NULL, NULL,
-                         NULL) == SQLITE_OK) {
-            *conn = db;
+        if (sqlite3_exec(c->db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) == SQLITE_OK &&
+            sqlite3_exec(c->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON", NULL,
+                         NULL, NULL) == SQLITE_OK) {
+            c->gate = gate_get(target);
+            *conn = c;
             return IDB_OK;
         }
     }
     snprintf(err, errlen, "%s: %s: %s", target, what,
-             db != NULL ? sqlite3_errmsg(db) : "out of memory");
-    sqlite3_close(db);
+             c->db != NULL ? sqlite3_errmsg(c->db) : "out of memory");
+    sqlite3_close(c->db);
+    free(c);
     return IDB_E_DB;
 }
 
 static void sq_close(void *conn)
 {
-    sqlite3_close(conn);
+    struct sq_conn *c = conn;
+    sqlite3_close(c->db); /* an open transaction is rolled back */
+    if (c->gated)
+        pthread_mutex_unlock(&c->gate->lock);
+    gate_put(c->gate);
+    free(c);
 }
 
 static const char *sq_errmsg(void *conn)
 {
-    return sqlite3_errmsg(conn);
+    return sqlite3_errmsg(((struct sq_conn *)conn)->db);
 }
 
 static int sq_exec(void *conn, const char *sql)
 {
-    return sqlite3_exec(conn, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    struct sq_conn *c = conn;
+    int rc = sqlite3_exec(c->db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    gate_leave_if_done(c);
+    return rc;
 }
 
 static int sq_begin(void *conn)
 {
-    return sq_exec(conn, "BEGIN IMMEDIATE");
+    struct sq_conn *c = conn;
+    if (c->gate != NULL && !c->gated) {
+        /* bounded like SQLite's own wait; past it, BEGIN waits at SQLite's lock as well */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += BUSY_TIMEOUT_MS / 1000;
+        c->gated = pthread_mutex_timedlock(&c->gate->lock, &until) == 0;
+    }
+    int rc = sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    gate_leave_if_done(c);
+    return rc;
 }
 
 static int sq_commit(void *conn)
 {
-    if (sqlite3_exec(conn, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
-        return 0;
-    if (!sqlite3_get_autocommit(conn))
-        sqlite3_exec(conn, "ROLLBACK", NULL, NULL, NULL);
-    return -1;
+    struct sq_conn *c = conn;
+    int rc = 0;
+    if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = -1;
+        if (!sqlite3_get_autocommit(c->db))
+            sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    gate_leave_if_done(c);
+    return rc;
 }
 
 static bool sq_in_transaction(void *conn)
 {
-    return !sqlite3_get_autocommit(conn);
+    struct sq_conn *c = conn;
+    gate_leave_if_done(c);
+    return !sqlite3_get_autocommit(c->db);
 }
 
 /* ---- statements -------------------------------------------------------------------------- */
@@ -195,7 +306,7 @@ static int sq_prepare(void *conn, const char *sql, struct idb_stmt **out)
     if (s == NULL)
         return -1;
     s->base.drv = &idb_sqlite_driver;
-    if (sqlite3_prepare_v2(conn, sql, -1, &s->st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(((struct sq_conn *)conn)->db, sql, -1, &s->st, NULL) != SQLITE_OK) {
         free(s);
         return -1;
     }
