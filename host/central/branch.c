@@ -272,6 +272,13 @@ static int do_confirm(const struct branch_params *p, struct claim_file *c, const
     return rc;
 }
 
+/* Whether new_card is the card with serial. */
+static bool is_card(struct cardop *new_card, const uint8_t serial[IDB_SERIAL_LEN])
+{
+    uint8_t s[IDB_SERIAL_LEN];
+    return cardop_serial(new_card, s) == 0 && memcmp(s, serial, IDB_SERIAL_LEN) == 0;
+}
+
 /* Looks the record up at the central system: 1 when its current card is new_card (res filled
  * as "already done"), 0 when not, -1 on error. */
 static int central_current(const struct branch_params *p, const char *identity,
@@ -358,6 +365,13 @@ int branch_reissue(const struct branch_params *p, struct cardop *new_card,
             else
                 do_abort(p, &c, "the branch could not issue the new card");
             return -1;
+        }
+        if (res->already_done && !is_card(new_card, res->issued.serial)) {
+            /* The old card was replaced before this claim (the record's current card is
+             * another one, made by an earlier reissue): nothing was made under this claim,
+             * so it goes back uncounted, and the old card is ended as a local reissue does. */
+            do_abort(p, &c, "the old card was replaced already");
+            goto old_card;
         }
         if (do_confirm(p, &c, identity, new_card, res, err, errlen) != 0)
             return -1;

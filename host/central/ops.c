@@ -192,11 +192,18 @@ static json_t *ops_confirm(struct central_ops *o, struct idb *db, const char *br
                            const char *id, const json_t *req, int *rc)
 {
     (void)o;
-    const char *token, *serial_hex;
+    const char *token, *serial_hex, *card_type, *design;
     json_t *resp = NULL;
     if (ops_field(req, "token", false, 64, &token, &resp) != 0 ||
-        ops_field(req, "serial", false, 2 * IDB_SERIAL_LEN, &serial_hex, &resp) != 0)
+        ops_field(req, "serial", false, 2 * IDB_SERIAL_LEN, &serial_hex, &resp) != 0 ||
+        ops_field(req, "card_type", true, CT_NAME_MAX, &card_type, &resp) != 0)
         return resp;
+    /* design: optional, "" for the card type's own */
+    json_t *d = json_object_get(req, "design");
+    design = json_string_value(d);
+    if (d != NULL && (design == NULL || strlen(design) > CT_NAME_MAX))
+        return central_response_new(CENTRAL_BAD_REQUEST, "field \"design\" is not a string of "
+                                    "0..%u characters", CT_NAME_MAX);
     uint8_t serial[IDB_SERIAL_LEN];
     size_t n = 0;
     char herr[128];
@@ -206,7 +213,8 @@ static json_t *ops_confirm(struct central_ops *o, struct idb *db, const char *br
                                     "of hex", IDB_SERIAL_LEN);
     struct idb_claim c;
     char err[512];
-    *rc = idb_confirm(db, token, branch, id, serial, &c, err, sizeof err);
+    *rc = idb_confirm_card(db, token, branch, id, serial, card_type, design, &c, err,
+                           sizeof err);
     if (*rc != IDB_OK)
         return central_response_new(ops_status(*rc), "%s", err);
     resp = central_response_new(CENTRAL_OK, "issuance count %u", c.issue_number);

@@ -268,10 +268,20 @@ int idb_claim(struct idb *db, const char *identity, const char *branch, const ch
  * such token. IDB_E_CONFLICT: another branch's claim, or one confirmed, aborted or released
  * after its lease (the message says which). The record becomes issued, serial its current
  * card and issue_count the claim's issue number; the claim is closed; "issued" is appended
- * (serial, operator: the branch). out (may be NULL) gets the closed claim. */
+ * (serial, operator: the branch). out (may be NULL) gets the closed claim. The record keeps
+ * its card type and design. */
 int idb_confirm(struct idb *db, const char *token, const char *branch, const char *request_id,
                 const uint8_t serial[IDB_SERIAL_LEN], struct idb_claim *out, char *err,
                 size_t errlen);
+
+/* idb_confirm for a card of card_type and design (each may be NULL: the record's; design ""
+ * is the type's own): they become the record's when this file knows that card type (a
+ * design it does not know: the type's own); else the record keeps its own and the "issued"
+ * event names the card's. */
+int idb_confirm_card(struct idb *db, const char *token, const char *branch,
+                     const char *request_id, const uint8_t serial[IDB_SERIAL_LEN],
+                     const char *card_type, const char *design, struct idb_claim *out,
+                     char *err, size_t errlen);
 
 /* Aborts the open claim token of branch (the card was not made): the claim is released, the
  * record's flag set back to what it was before the claim (an issued record's old card is

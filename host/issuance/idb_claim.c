@@ -610,14 +610,30 @@ static int claim_of_branch(struct idb *db, const char *token, const char *branch
     return IDB_OK;
 }
 
+/* The new card's type (?4, NULL: the record's) and design (?5; NULL or unknown: the type's
+ * own) become the record's when this file knows that card type; else the record keeps its
+ * own, and the history says what the card is. */
 static const char SQL_RECORD_CONFIRM[] =
-    "UPDATE records SET issued = 1, issue_count = ?2, card_serial = ?3, pending_serial = NULL, "
-    "pending_role = NULL, updated = {now} WHERE id = ?1";
+    "UPDATE records SET issued = 1, issue_count = ?2, card_serial = ?3, "
+    "design = CASE WHEN EXISTS (SELECT 1 FROM card_types WHERE name = ?4) "
+    "  THEN (SELECT name FROM designs WHERE name = ?5) ELSE design END, "
+    "card_type = COALESCE((SELECT name FROM card_types WHERE name = ?4), card_type), "
+    "pending_serial = NULL, pending_role = NULL, updated = {now} WHERE id = ?1";
 
-/* The card with serial was made on row's claim: claim closed, record issued. */
+/* A confirm request's argument. */
+struct close_arg {
+    const char *token;
+    const uint8_t *serial;  /* confirm: the new card */
+    const char *card_type;  /*   its type and design (may be NULL: the record's) */
+    const char *design;
+    const char *reason;     /* abort: why (may be NULL) */
+};
+
+/* The card of a's serial was made on row's claim: claim closed, record issued. */
 static int confirm_record(struct idb *db, const struct request *rq, const struct claim_row *row,
-                          const uint8_t *serial, char *err, size_t errlen)
+                          const struct close_arg *a, char *err, size_t errlen)
 {
+    const uint8_t *serial = a->serial;
     int rc = claim_close(db, row, "confirmed", serial, err, errlen);
     struct idb_stmt *st = rc == IDB_OK ? idb_sql(db, SQL_RECORD_CONFIRM, err, errlen) : NULL;
     if (st == NULL)
@@ -625,21 +641,19 @@ static int confirm_record(struct idb *db, const struct request *rq, const struct
     idb_bind_int(st, 1, row->c.record_id);
     idb_bind_int(st, 2, row->c.issue_number);
     idb_bind_blob(st, 3, serial, IDB_SERIAL_LEN);
+    idb_bind_text(st, 4, a->card_type);
+    idb_bind_text(st, 5, a->design);
     if (idb_defer(st) != IDB_STEP_DONE)
         return idb_fail(db, IDB_E_DB, err, errlen, "marking %s issued", row->c.identity);
-    char detail[160];
-    snprintf(detail, sizeof detail, "issue %u, claimed by branch %s (request %s)",
-             row->c.issue_number, rq->branch, rq->request_id);
-    return idb_history_add(db, row->c.record_id, "issued", serial, "original", row->card_type,
-                           detail, rq->branch, err, errlen);
+    const char *type = a->card_type != NULL ? a->card_type : row->card_type;
+    char detail[200];
+    snprintf(detail, sizeof detail, "issue %u, claimed by branch %s (request %s)%s%s",
+             row->c.issue_number, rq->branch, rq->request_id,
+             a->design != NULL && a->design[0] != '\0' ? ", design " : "",
+             a->design != NULL ? a->design : "");
+    return idb_history_add(db, row->c.record_id, "issued", serial, "original", type, detail,
+                           rq->branch, err, errlen);
 }
-
-/* A request that ends a claim: confirm (serial given) or abort. */
-struct close_arg {
-    const char *token;
-    const uint8_t *serial; /* confirm: the new card */
-    const char *reason;    /* abort: why (may be NULL) */
-};
 
 /* The claim changes only under its record's lock: taken before it is read. */
 static int lock_close(struct idb *db, const void *arg, char *err, size_t errlen)
@@ -660,7 +674,7 @@ static int apply_close(struct idb *db, const struct request *rq, const void *arg
         res->claim = row.c;
         res->claim.open = false;
         res->has_claim = true;
-        return confirm_record(db, rq, &row, a->serial, err, errlen);
+        return confirm_record(db, rq, &row, a, err, errlen);
     }
     char detail[REASON_MAX + 64];
     snprintf(detail, sizeof detail, "aborted (request %s)%s%s", rq->request_id,
@@ -675,6 +689,15 @@ int idb_confirm(struct idb *db, const char *token, const char *branch, const cha
                 const uint8_t serial[IDB_SERIAL_LEN], struct idb_claim *out, char *err,
                 size_t errlen)
 {
+    return idb_confirm_card(db, token, branch, request_id, serial, NULL, NULL, out, err,
+                            errlen);
+}
+
+int idb_confirm_card(struct idb *db, const char *token, const char *branch,
+                     const char *request_id, const uint8_t serial[IDB_SERIAL_LEN],
+                     const char *card_type, const char *design, struct idb_claim *out,
+                     char *err, size_t errlen)
+{
     struct idb_claim dummy;
     if (out == NULL)
         out = &dummy;
@@ -684,13 +707,20 @@ int idb_confirm(struct idb *db, const char *token, const char *branch, const cha
         rc = check_token(token, err, errlen);
     if (rc == IDB_OK && serial == NULL)
         rc = idb_fail(NULL, IDB_E_INVALID, err, errlen, "no card serial");
+    if (rc == IDB_OK && card_type != NULL && !valid_word(card_type, CT_NAME_MAX))
+        rc = idb_fail(NULL, IDB_E_INVALID, err, errlen, "card type: 1 to %u printable "
+                      "characters without spaces", CT_NAME_MAX);
+    if (rc == IDB_OK && design != NULL && design[0] != '\0' && !valid_word(design, CT_NAME_MAX))
+        rc = idb_fail(NULL, IDB_E_INVALID, err, errlen, "design: up to %u printable "
+                      "characters without spaces", CT_NAME_MAX);
     if (rc != IDB_OK)
         return rc;
     struct request rq = { .branch = branch, .request_id = request_id, .op = "confirm" };
     size_t n = (size_t)snprintf(rq.subject, sizeof rq.subject, "%s:", token);
     for (size_t i = 0; i < IDB_SERIAL_LEN; i++)
         n += (size_t)snprintf(rq.subject + n, sizeof rq.subject - n, "%02X", serial[i]);
-    struct close_arg a = { .token = token, .serial = serial };
+    struct close_arg a = { .token = token, .serial = serial, .card_type = card_type,
+                           .design = design };
     return run_claim_request(db, &rq, &close_kind, &a, true, out, NULL, err, errlen);
 }
 

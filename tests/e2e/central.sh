@@ -7,7 +7,8 @@
 # (exactly one wins), a revoked branch and plain TCP refused while the server goes on, a branch
 # killed (SIGKILL) at random instants between claim and confirm and then rerun (reconciled: one
 # good new card, the count up by exactly one), and the central server killed (SIGKILL) and
-# restarted mid-flight (the branch's rerun finishes, nothing counted twice).
+# restarted mid-flight (the branch's rerun finishes, nothing counted twice), and a reissue onto
+# another card type (the central record takes the new card's type and design).
 # The central issuance file is SQLite, or PostgreSQL when ICDUP_TEST_BACKEND=postgresql (with
 # ICDUP_TEST_PG naming a server: tests/run-unit.sh starts one).
 # Usage: tests/e2e/central.sh BUILD_DIR   (binaries in BUILD_DIR/bin; run from the repo root;
@@ -252,6 +253,28 @@ else
   kill -CONT "$pl" 2>/dev/null; wait "$pl"
   bad "the branch was not caught between claim and confirm"
 fi
+
+# ---- the lost card turns up: it was replaced (by race-n), so nothing is counted -------------
+before=$(count M0003)
+run found-card 0 "$icissue" reissue $(branch north) --from-card "sim:$tmp/o3.nvm" \
+  --to "sim:$tmp/n3.nvm"
+has found-card out "M0003 was reissued already"
+eq "a replaced card's reissue counts nothing" "$(count M0003)" "$before"
+"$icdup" status --card "sim:$tmp/o3.nvm" >"$tmp/o3.status" 2>&1
+has o3 status "terminated"
+"$icdup" status --card "sim:$tmp/n3.nvm" >"$tmp/n3.status" 2>&1
+has n3 status "life cycle  creation"
+"$icissue" show --db "$cdb" --id M0003 >"$tmp/m3.show" 2>&1
+has m3 show "claim aborted"
+
+# ---- a reissue onto another card type: the central record follows -------------------------
+before=$(count M0001)
+run north-type 0 "$icissue" reissue $(branch north) --id M0001 --to "sim:$tmp/t1.nvm" \
+  --type ICDUP-DI --design classic
+run show-type 0 "$icissue" show --db "$cdb" --id M0001
+has show-type out "card type    ICDUP-DI"
+has show-type out "design       classic"
+has show-type out "issue count  $((before + 1))"
 
 grep -q "pw-\|PRIVATE" "$tmp/serve.log" && bad "secrets in the server log" "$tmp/serve.log" ||
   ok "no item value or key in the server log"

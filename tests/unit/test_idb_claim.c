@@ -1,7 +1,9 @@
 /* Claims of the central issuance system (idb_claim, idb_confirm, idb_abort,
  * idb_claims_expire; docs/issuance.md "Claims"), on each back end, each test on a fresh
  * issuance file with the example card types and four records (C1 issued once, C2-C4 never):
- *   - claim then confirm: flag, issue number, count, serial, claim state, history;
+ *   - claim then confirm: flag, issue number, count, serial, claim state, history; a
+ *     confirm naming the card's type and design: known ones become the record's, an unknown
+ *     type leaves the record's and is named in the history, a bad name is refused;
  *   - a live claim refuses every other claim and names its branch; unknown records and
  *     tokens; another branch's token; abort restores the flag as it was before the claim;
  *   - idempotency: a repeated request id gets the first result (success or refusal) and is
@@ -122,6 +124,11 @@ static void add_event(void *ctx, const struct idb_event *ev)
     memcpy(s->last_serial, ev->card_serial, IDB_SERIAL_LEN);
 }
 
+static void keep_last(void *ctx, const struct idb_event *ev)
+{
+    *(struct idb_event *)ctx = *ev;
+}
+
 /* The events of a record, comma-separated, oldest first. */
 static struct events events_of(struct env *e, const char *identity)
 {
@@ -233,6 +240,55 @@ static void test_claim_then_confirm(void **state)
     /* a record never issued gets issue number 1 */
     c = claim_ok(e, "C2", "branch-7", "req-3", LEASE);
     assert_int_equal(c.issue_number, 1);
+}
+
+/* The card a confirm names: a type this file knows becomes the record's (with its design, or
+ * the type's own for ""), an unknown one leaves the record's and is named in the history. */
+static void test_confirm_card_type(void **state)
+{
+    struct env *e = *state;
+    struct idb_record rec;
+    struct idb_claim c = claim_ok(e, "C2", "north", "t-1", LEASE);
+    assert_int_equal(idb_confirm_card(e->db, c.token, "north", "t-2", SERIAL_NEW, "ICDUP-DI",
+                                      "teal", NULL, e->err, sizeof e->err),
+                     IDB_OK);
+    get(e, "C2", &rec);
+    assert_string_equal(rec.card_type, "ICDUP-DI");
+    assert_string_equal(rec.design, "teal");
+    assert_int_equal(rec.issue_count, 1);
+    c = claim_ok(e, "C2", "north", "t-3", LEASE);
+    assert_int_equal(idb_confirm_card(e->db, c.token, "north", "t-4", SERIAL_OLD, "ICDUP-1", "",
+                                      NULL, e->err, sizeof e->err),
+                     IDB_OK);
+    get(e, "C2", &rec);
+    assert_string_equal(rec.card_type, "ICDUP-1");
+    assert_string_equal(rec.design, "");
+    /* a type the central file lacks: the record keeps its own, the event names the card's */
+    c = claim_ok(e, "C2", "north", "t-5", LEASE);
+    assert_int_equal(idb_confirm_card(e->db, c.token, "north", "t-6", SERIAL_NEW, "OTHER-9",
+                                      "teal", NULL, e->err, sizeof e->err),
+                     IDB_OK);
+    get(e, "C2", &rec);
+    assert_string_equal(rec.card_type, "ICDUP-1");
+    assert_string_equal(rec.design, "");
+    assert_int_equal(rec.issue_count, 3);
+    assert_true(rec.issued);
+    struct idb_event last;
+    memset(&last, 0, sizeof last);
+    struct events ev = events_of(e, "C2");
+    assert_non_null(strstr(ev.last_detail, "design teal"));
+    assert_int_equal(idb_history_list(e->db, rec.id, keep_last, &last, e->err, sizeof e->err),
+                     IDB_OK);
+    assert_string_equal(last.event, "issued");
+    assert_string_equal(last.card_type, "OTHER-9");
+    /* a bad name is refused and changes nothing */
+    c = claim_ok(e, "C2", "north", "t-7", LEASE);
+    assert_int_equal(idb_confirm_card(e->db, c.token, "north", "t-8", SERIAL_OLD, "bad type",
+                                      NULL, NULL, e->err, sizeof e->err),
+                     IDB_E_INVALID);
+    get(e, "C2", &rec);
+    assert_false(rec.issued);
+    assert_int_equal(rec.issue_count, 3);
 }
 
 static void test_conflicts(void **state)
@@ -670,6 +726,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_claim_then_confirm, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_confirm_card_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflicts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_restores_flag, setup, teardown),
         cmocka_unit_test_setup_teardown(test_repeated_requests, setup, teardown),
