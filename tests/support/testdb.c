@@ -48,24 +48,55 @@ static const char *pg_server(char *buf, size_t cap)
     return buf;
 }
 
+/* Ends err at its first newline (libpq's messages end with one). */
+static void one_line(char *err)
+{
+    err[strcspn(err, "\n")] = '\0';
+}
+
+/* A connection to the server's maintenance database postgres, or NULL with a message in err. */
+static PGconn *pg_admin_connect(char *err, size_t errlen)
+{
+    char server[384], uri[448];
+    snprintf(err, errlen, "%s is not a server URI", TESTDB_PG_ENV);
+    if (pg_server(server, sizeof server) == NULL)
+        return NULL;
+    snprintf(uri, sizeof uri, "%s/postgres", server);
+    PGconn *c = PQconnectdb(uri);
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(err, errlen, "cannot connect to the test server: %s", PQerrorMessage(c));
+        one_line(err);
+        PQfinish(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* Runs sql on c: 0 with the first column of its first row in *value (when not NULL and the
+ * statement gives one), or -1 with the server's message in err. */
+static int pg_admin_run(PGconn *c, const char *sql, long long *value, char *err, size_t errlen)
+{
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    int rc = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? 0 : -1;
+    if (rc != 0) {
+        snprintf(err, errlen, "%s: %s", sql, PQresultErrorMessage(r));
+        one_line(err);
+    } else if (value != NULL && st == PGRES_TUPLES_OK && PQntuples(r) > 0) {
+        *value = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    }
+    PQclear(r);
+    return rc;
+}
+
 /* Runs one statement on the server's maintenance database postgres: 0, or -1. */
 static int pg_admin(const char *sql)
 {
-    char server[384], uri[448];
-    if (pg_server(server, sizeof server) == NULL)
-        return -1;
-    snprintf(uri, sizeof uri, "%s/postgres", server);
-    PGconn *c = PQconnectdb(uri);
-    int rc = -1;
-    if (PQstatus(c) != CONNECTION_OK) {
-        fprintf(stderr, "testdb: cannot connect to the test server: %s", PQerrorMessage(c));
-    } else {
-        PGresult *r = PQexec(c, sql);
-        rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
-        if (rc != 0)
-            fprintf(stderr, "testdb: %s: %s", sql, PQresultErrorMessage(r));
-        PQclear(r);
-    }
+    char err[512];
+    PGconn *c = pg_admin_connect(err, sizeof err);
+    int rc = c != NULL ? pg_admin_run(c, sql, NULL, err, sizeof err) : -1;
+    if (rc != 0)
+        fprintf(stderr, "testdb: %s\n", err);
     PQfinish(c);
     return rc;
 }
@@ -189,4 +220,43 @@ int testdb_run(const struct CMUnitTest *tests, size_t n, CMFixtureFunction setup
                                           teardown);
     }
     return failed;
+}
+
+int testdb_pg_admin(const char *sql, long long *value, char *err, size_t errlen)
+{
+    PGconn *c = pg_admin_connect(err, errlen);
+    int rc = c != NULL ? pg_admin_run(c, sql, value, err, errlen) : -1;
+    PQfinish(c);
+    return rc;
+}
+
+int testdb_pg_reachable(const struct testdb *t, bool reachable, char *err, size_t errlen)
+{
+    if (t->backend != TESTDB_PG || t->name[0] == '\0') {
+        snprintf(err, errlen, "not a PostgreSQL test database");
+        return -1;
+    }
+    PGconn *c = pg_admin_connect(err, errlen);
+    if (c == NULL)
+        return -1;
+    char sql[256];
+    snprintf(sql, sizeof sql, "ALTER DATABASE %s WITH ALLOW_CONNECTIONS %s", t->name,
+             reachable ? "true" : "false");
+    int rc = pg_admin_run(c, sql, NULL, err, errlen);
+    if (rc == 0 && !reachable) {
+        /* With a timeout pg_terminate_backend waits for the backend to exit: after it no
+         * request can slip into a session that was only told to end. */
+        long long left = -1;
+        snprintf(sql, sizeof sql, "SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid, "
+                 "5000)) FROM pg_stat_activity WHERE datname = '%s' AND pid <> "
+                 "pg_backend_pid()", t->name);
+        rc = pg_admin_run(c, sql, &left, err, errlen);
+        if (rc == 0 && left != 0) {
+            snprintf(err, errlen, "%lld session%s of %s did not end within 5 s", left,
+                     left == 1 ? "" : "s", t->name);
+            rc = -1;
+        }
+    }
+    PQfinish(c);
+    return rc;
 }

@@ -49,6 +49,18 @@ void testdb_close(struct testdb *t, struct idb *db);
  * message in err. */
 int testdb_exec(const struct testdb *t, const char *sql, char *err, size_t errlen);
 
+/* PostgreSQL only: runs sql on the server's maintenance database postgres (to watch or end the
+ * sessions of a test's database); *value (may be NULL) gets the first column of its first row.
+ * Returns 0, or -1 with the message in err. */
+int testdb_pg_admin(const char *sql, long long *value, char *err, size_t errlen);
+
+/* PostgreSQL only: with reachable false, t's database refuses new connections (ALTER DATABASE
+ * ... ALLOW_CONNECTIONS false) and every session of it is ended, waiting until they are gone
+ * (a database server that went away under a running central); with true, it lets connections
+ * in again. Run from the server's maintenance database postgres. Returns 0, or -1 with the
+ * message in err. testdb_drop drops the database either way. */
+int testdb_pg_reachable(const struct testdb *t, bool reachable, char *err, size_t errlen);
+
 /* Runs the cmocka group on each back end (PostgreSQL skipped, with a line saying so, when
  * $ICDUP_TEST_PG is not set); returns the number of failed tests. */
 int testdb_run(const struct CMUnitTest *tests, size_t n, CMFixtureFunction setup,

@@ -9,7 +9,18 @@
  *   - 16 branches at once, each with its own certificate and connection, reissuing 6
  *     overlapping records 12 times each (claim, then confirm or now and then abort): every
  *     record's count equals its confirmed reissues, and no claim was granted twice at once;
- *   - central_ops_expire releases a claim whose lease passed (its confirm is then refused).
+ *   - central_ops_expire releases a claim whose lease passed (its confirm is then refused);
+ *   - PostgreSQL only: the issuance database made unreachable under the running server (it
+ *     refuses connections and its sessions are ended, twice: first met by a confirm, whose
+ *     pipelined transaction runs into the dead connection, then by a lookup): lookup, claim,
+ *     confirm and abort are answered "unavailable" within a few seconds, with no password in
+ *     the message, on the same TLS connection, for every branch; nothing of them is stored;
+ *     once the database is back the same requests (same request ids) are done once and the
+ *     counts equal the confirmed reissues;
+ *   - PostgreSQL only: a claim's session ended while it waits inside its transaction, in its
+ *     first batch (the record's row held by another session) and in its COMMIT's batch (a
+ *     trigger waiting for an advisory lock): "unavailable" at once, nothing stored, claimed
+ *     once when sent again. SQLite has no honest equivalent that is fast (see the tests).
  * Run from the repo root. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +29,7 @@
 
 #include <cmocka.h>
 
+#include <libpq-fe.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -27,6 +39,7 @@
 
 #include "central_fixture.h"
 #include "idb.h"
+#include "net.h"
 #include "ops.h"
 #include "proto.h"
 #include "testdb.h"
@@ -40,6 +53,7 @@ struct env {
     struct idb *db;
     struct central_ops *ops;
     struct cf_srv srv;
+    bool unreachable; /* the test's database refuses connections: teardown lets them in */
 };
 
 static int group_setup(void **state)
@@ -107,6 +121,9 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct env *e = *state;
+    char err[512];
+    if (e->unreachable && testdb_pg_reachable(&e->t, true, err, sizeof err) != 0)
+        print_error("%s\n", err);
     cf_srv_stop(&e->srv);
     central_ops_close(e->ops);
     testdb_close(&e->t, e->db);
@@ -251,6 +268,333 @@ static void test_lease_expires(void **state)
     central_client_close(c);
 }
 
+/* ---- the issuance database unreachable ------------------------------------------------- */
+
+/* Makes the database unreachable (or reachable again) under the running server. */
+static void set_reachable(struct env *e, bool reachable)
+{
+    char err[512];
+    e->unreachable = true; /* until it is surely back */
+    if (testdb_pg_reachable(&e->t, reachable, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    e->unreachable = !reachable;
+}
+
+/* The password of $ICDUP_TEST_PG (postgresql://USER:PASSWORD@HOST:PORT), "" when none. */
+static void pg_password(char *out, size_t cap)
+{
+    const char *uri = getenv(TESTDB_PG_ENV), *p = uri != NULL ? strstr(uri, "://") : NULL;
+    out[0] = '\0';
+    if (p == NULL)
+        return;
+    const char *colon = strchr(p + 3, ':'), *at = strchr(p + 3, '@');
+    if (colon != NULL && at != NULL && colon < at)
+        snprintf(out, cap, "%.*s", (int)(at - colon - 1), colon + 1);
+}
+
+/* A request made while the database is unreachable: answered "unavailable" within a few
+ * seconds (not libpq's 10 s connect timeout, not the client's call timeout) with a message
+ * that names no password. */
+static void call_unavailable(struct central_client *c, const char *op, const char *rid,
+                             json_t *fields)
+{
+    char pw[256];
+    pg_password(pw, sizeof pw);
+    long long t0 = net_now_ms();
+    json_t *r = call(c, op, rid, fields);
+    long long took = net_now_ms() - t0;
+    const char *msg = json_string_value(json_object_get(r, "message"));
+    print_message("[ INFO     ] %s during the outage: %s in %lld ms: %s\n", op, status(r), took,
+                  msg != NULL ? msg : "(none)");
+    assert_string_equal(status(r), "unavailable");
+    assert_true(took < 5000);
+    assert_non_null(msg);
+    assert_true(msg[0] != '\0');
+    assert_true(pw[0] == '\0' || strstr(msg, pw) == NULL);
+    json_decref(r);
+}
+
+/* Fails when the query finds a row (PostgreSQL: testdb_exec returns no rows). */
+static void assert_no_row(const struct env *e, const char *query)
+{
+    char sql[1024], err[512];
+    snprintf(sql, sizeof sql, "DO $$BEGIN IF EXISTS (%s) THEN RAISE EXCEPTION 'found'; END IF; "
+             "END$$", query);
+    if (testdb_exec(&e->t, sql, err, sizeof err) != 0)
+        fail_msg("%s: %s", query, err);
+}
+
+static int64_t record_id(struct idb *db, const char *identity)
+{
+    struct idb_record r;
+    char err[256];
+    if (idb_record_by_identity(db, identity, &r, err, sizeof err) != IDB_OK)
+        fail_msg("%s: %s", identity, err);
+    int64_t id = r.id;
+    idb_record_wipe(&r);
+    return id;
+}
+
+/* Lines of the server's log that hold text. */
+static unsigned log_count(const struct cf_srv *v, const char *text)
+{
+    FILE *f = fopen(v->log_path, "r");
+    char line[1024];
+    unsigned n = 0;
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f) != NULL)
+        n += strstr(line, text) != NULL;
+    fclose(f);
+    return n;
+}
+
+static void test_database_unreachable(void **state)
+{
+    struct env *e = *state;
+    /* SQLite is a file of this machine: it cannot go away under the server. Its nearest
+     * equivalent, another connection holding the write lock, is no outage (a lookup still
+     * reads, in WAL mode) and answers each write only after the 10 s busy timeout of
+     * idb_sqlite.c: too slow for this test. */
+    if (e->t.backend != TESTDB_PG) {
+        print_message("[ INFO     ] %s: an unreachable database is tested on PostgreSQL only\n",
+                      testdb_name(e->t.backend));
+        skip();
+    }
+    struct central_client *c = cf_client(e->srv.port_text, "b03", NULL, 1);
+    struct central_client *other = cf_client(e->srv.port_text, "b04", NULL, 1);
+
+    /* Before: a reissue of R3 through the pool's connection, and a claim left open. */
+    json_t *r = call(c, "claim", NULL, json_pack("{s:s}", "identity", "R3"));
+    assert_string_equal(status(r), "ok");
+    char token[65];
+    snprintf(token, sizeof token, "%s",
+             json_string_value(json_object_get(json_object_get(r, "claim"), "token")));
+    json_decref(r);
+    r = call(c, "confirm", NULL, json_pack("{s:s, s:s}", "token", token, "serial",
+                                           "D001020304050607"));
+    assert_string_equal(status(r), "ok");
+    json_decref(r);
+    r = call(c, "claim", NULL, json_pack("{s:s}", "identity", "R3"));
+    assert_string_equal(status(r), "ok");
+    snprintf(token, sizeof token, "%s",
+             json_string_value(json_object_get(json_object_get(r, "claim"), "token")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "claim"),
+                                                        "issue_number")), 3);
+    json_decref(r);
+
+    /* The outage. The first request meets the pool's connection, whose backend was ended: a
+     * transaction (BEGIN, the record's lock and the request id in one pipeline) on a dead
+     * connection; the connection is dropped, and the next ones cannot open a new one. */
+    set_reachable(e, false);
+    call_unavailable(c, "confirm", "confirm-R3-outage",
+                     json_pack("{s:s, s:s}", "token", token, "serial", "D101020304050607"));
+    call_unavailable(c, "lookup", NULL, json_pack("{s:s}", "identity", "R3"));
+    call_unavailable(c, "claim", "claim-R4-outage", json_pack("{s:s}", "identity", "R4"));
+    call_unavailable(other, "lookup", NULL, json_pack("{s:s}", "identity", "R5"));
+    call_unavailable(c, "claim", "claim-R4-outage", json_pack("{s:s}", "identity", "R4"));
+    set_reachable(e, true);
+
+    /* The test's own connection was ended too. */
+    char err[512];
+    idb_close(e->db);
+    e->db = NULL;
+    if (idb_open(e->t.uri, false, &e->db, err, sizeof err) != IDB_OK)
+        fail_msg("reopen: %s", err);
+
+    /* Nothing of the outage's requests was kept: no claim of R4, no request id stored, R3's
+     * claim still open and its count as before. */
+    struct idb_claim cl;
+    assert_int_equal(idb_record_claim(e->db, record_id(e->db, "R4"), &cl, err, sizeof err),
+                     IDB_E_NOTFOUND);
+    assert_no_row(e, "SELECT 1 FROM claim_requests WHERE request_id IN ('confirm-R3-outage', "
+                     "'claim-R4-outage')");
+    assert_no_row(e, "SELECT 1 FROM claims c JOIN records r ON r.id = c.record_id "
+                     "WHERE r.identity = 'R4'");
+    assert_int_equal(count_of(e->db, "R4"), 1);
+    assert_int_equal(count_of(e->db, "R3"), 2);
+    assert_int_equal(idb_claim_get(e->db, token, &cl, err, sizeof err), IDB_OK);
+    assert_true(cl.open);
+
+    /* The same client sends the same requests again: each done once. */
+    for (int i = 0; i < 2; i++) {
+        r = call(c, "confirm", "confirm-R3-outage",
+                 json_pack("{s:s, s:s}", "token", token, "serial", "D101020304050607"));
+        assert_string_equal(status(r), "ok");
+        assert_int_equal(json_integer_value(json_object_get(r, "issue_count")), 3);
+        json_decref(r);
+    }
+    assert_int_equal(count_of(e->db, "R3"), 3);
+    r = call(c, "claim", "claim-R4-outage", json_pack("{s:s}", "identity", "R4"));
+    assert_string_equal(status(r), "ok");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "claim"),
+                                                        "issue_number")), 2);
+    snprintf(token, sizeof token, "%s",
+             json_string_value(json_object_get(json_object_get(r, "claim"), "token")));
+    json_decref(r);
+    r = call(c, "confirm", NULL, json_pack("{s:s, s:s}", "token", token, "serial",
+                                           "D201020304050607"));
+    assert_string_equal(status(r), "ok");
+    json_decref(r);
+    assert_int_equal(count_of(e->db, "R4"), 2);
+
+    /* Another branch is served as before. */
+    r = call(other, "claim", NULL, json_pack("{s:s}", "identity", "R5"));
+    assert_string_equal(status(r), "ok");
+    snprintf(token, sizeof token, "%s",
+             json_string_value(json_object_get(json_object_get(r, "claim"), "token")));
+    json_decref(r);
+    r = call(other, "confirm", NULL, json_pack("{s:s, s:s}", "token", token, "serial",
+                                               "D301020304050607"));
+    assert_string_equal(status(r), "ok");
+    json_decref(r);
+    assert_int_equal(count_of(e->db, "R5"), 2);
+
+    /* A second outage met first by a lookup (a plain statement on the dead connection), and
+     * an abort of a claim made before it. */
+    r = call(other, "claim", NULL, json_pack("{s:s}", "identity", "R5"));
+    assert_string_equal(status(r), "ok");
+    snprintf(token, sizeof token, "%s",
+             json_string_value(json_object_get(json_object_get(r, "claim"), "token")));
+    json_decref(r);
+    set_reachable(e, false);
+    call_unavailable(other, "lookup", NULL, json_pack("{s:s}", "identity", "R5"));
+    call_unavailable(other, "abort", "abort-R5-outage", json_pack("{s:s}", "token", token));
+    set_reachable(e, true);
+    r = call(other, "abort", "abort-R5-outage", json_pack("{s:s}", "token", token));
+    assert_string_equal(status(r), "ok");
+    json_decref(r);
+    r = call(other, "lookup", NULL, json_pack("{s:s}", "identity", "R5"));
+    assert_string_equal(status(r), "ok");
+    assert_true(json_is_true(json_object_get(json_object_get(r, "record"), "issued")));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "record"),
+                                                        "issue_count")), 2);
+    json_decref(r);
+
+    /* Each branch kept its one TLS connection through both outages. */
+    assert_int_equal(log_count(&e->srv, "branch=b03 connected"), 1);
+    assert_int_equal(log_count(&e->srv, "branch=b04 connected"), 1);
+    central_client_close(c);
+    central_client_close(other);
+}
+
+struct killed_call {
+    struct central_client *c;
+    const char *identity, *rid;
+    json_t *resp;
+    long long answered; /* net_now_ms() */
+};
+
+static void *killed_call_thread(void *arg)
+{
+    struct killed_call *k = arg;
+    json_t *req = json_pack("{s:s, s:s, s:s}", "op", "claim", "identity", k->identity,
+                            "request_id", k->rid);
+    char err[512];
+    if (central_call(k->c, req, &k->resp, err, sizeof err) != CENTRAL_CALL_OK)
+        k->resp = NULL;
+    k->answered = net_now_ms();
+    json_decref(req);
+    return NULL;
+}
+
+/* c claims identity (request id rid) while another session, after hold (SQL), holds a lock the
+ * claim's transaction waits for; that backend is ended while it waits. The claim is answered
+ * "unavailable" at once and leaves nothing; the same request again claims once. */
+static void claim_killed_while_waiting(struct env *e, struct central_client *c,
+                                       const char *identity, const char *rid, const char *hold)
+{
+    PGconn *locker = PQconnectdb(e->t.uri);
+    assert_int_equal(PQstatus(locker), CONNECTION_OK);
+    PGresult *res = PQexec(locker, hold);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", hold, PQresultErrorMessage(res));
+    PQclear(res);
+
+    struct killed_call k = { .c = c, .identity = identity, .rid = rid };
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, killed_call_thread, &k), 0);
+    /* The claim's backend waits for the lock (pg_stat_activity): end it then. */
+    char sql[512], err[512];
+    long long waiting = 0;
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM pg_stat_activity WHERE datname = '%s' "
+             "AND wait_event_type = 'Lock'", e->t.name);
+    for (long long end = net_now_ms() + 5000; waiting == 0 && net_now_ms() < end;) {
+        if (testdb_pg_admin(sql, &waiting, err, sizeof err) != 0)
+            fail_msg("%s", err);
+        if (waiting == 0)
+            cf_sleep_ms(20);
+    }
+    assert_int_equal(waiting, 1);
+    snprintf(sql, sizeof sql, "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) "
+             "FROM pg_stat_activity WHERE datname = '%s' AND wait_event_type = 'Lock'",
+             e->t.name);
+    long long killed = 0, t0 = net_now_ms();
+    if (testdb_pg_admin(sql, &killed, err, sizeof err) != 0)
+        fail_msg("%s", err);
+    assert_int_equal(killed, 1);
+    pthread_join(th, NULL);
+    assert_non_null(k.resp);
+    const char *msg = json_string_value(json_object_get(k.resp, "message"));
+    print_message("[ INFO     ] claim of %s whose session was ended: %s %lld ms after: %s\n",
+                  identity, status(k.resp), k.answered - t0, msg != NULL ? msg : "(none)");
+    assert_string_equal(status(k.resp), "unavailable");
+    assert_true(k.answered - t0 < 5000);
+    json_decref(k.resp);
+    PQclear(PQexec(locker, "ROLLBACK"));
+    PQfinish(locker);
+
+    snprintf(sql, sizeof sql, "SELECT 1 FROM claim_requests WHERE request_id = '%s'", rid);
+    assert_no_row(e, sql);
+    struct idb_claim cl;
+    assert_int_equal(idb_record_claim(e->db, record_id(e->db, identity), &cl, err, sizeof err),
+                     IDB_E_NOTFOUND);
+
+    /* The same request again, on the same connection: claimed once. */
+    json_t *r = call(c, "claim", rid, json_pack("{s:s}", "identity", identity));
+    assert_string_equal(status(r), "ok");
+    char token[65];
+    snprintf(token, sizeof token, "%s",
+             json_string_value(json_object_get(json_object_get(r, "claim"), "token")));
+    json_decref(r);
+    r = call(c, "claim", rid, json_pack("{s:s}", "identity", identity));
+    assert_string_equal(status(r), "ok");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "claim"),
+                                                          "token")), token);
+    json_decref(r);
+    r = call(c, "confirm", NULL, json_pack("{s:s, s:s}", "token", token, "serial",
+                                           "E001020304050607"));
+    assert_string_equal(status(r), "ok");
+    json_decref(r);
+    assert_int_equal(count_of(e->db, identity), 2);
+}
+
+/* The backend of a claim ended in the middle of its transaction, at two points: in its first
+ * batch (BEGIN, the record's lock, the request id), the record's row held by another session;
+ * in the batch of its COMMIT (the deferred writes), a trigger on the request's answer waiting
+ * for an advisory lock another session holds. */
+static void test_database_killed_mid_request(void **state)
+{
+    struct env *e = *state;
+    if (e->t.backend != TESTDB_PG) {
+        print_message("[ INFO     ] %s: a killed database session is tested on PostgreSQL "
+                      "only\n", testdb_name(e->t.backend));
+        skip();
+    }
+    struct central_client *c = cf_client(e->srv.port_text, "b05", NULL, 1);
+    claim_killed_while_waiting(e, c, "R1", "claim-R1-killed",
+                               "BEGIN; SELECT id FROM records WHERE identity = 'R1' FOR UPDATE");
+    char err[512];
+    if (testdb_exec(&e->t, "CREATE FUNCTION test_hold() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$BEGIN PERFORM pg_advisory_xact_lock(4711); RETURN NEW; END$$; "
+                    "CREATE TRIGGER test_hold BEFORE UPDATE ON claim_requests FOR EACH ROW "
+                    "EXECUTE FUNCTION test_hold()", err, sizeof err) != 0)
+        fail_msg("trigger: %s", err);
+    claim_killed_while_waiting(e, c, "R2", "claim-R2-killed",
+                               "BEGIN; SELECT pg_advisory_xact_lock(4711)");
+    assert_int_equal(log_count(&e->srv, "branch=b05 connected"), 1);
+    central_client_close(c);
+}
+
 struct branch_worker {
     const char *port;
     int index;
@@ -355,6 +699,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lease_expires, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_database_unreachable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_database_killed_mid_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sixteen_branches, setup, teardown),
     };
     if (group_setup(NULL) != 0)
