@@ -104,6 +104,11 @@ static void ops_put(struct central_ops *o, struct idb *db, bool broken)
     pthread_mutex_unlock(&o->lock);
 }
 
+/* The answer to a request the issuance file failed (rc of idb.h, message err): a refusal
+ * says why; a database failure says only that (the database's address and message go to the
+ * server's log: server.h). */
+static json_t *ops_failed(int rc, const char *err);
+
 static enum central_status ops_status(int idb_rc)
 {
     switch (idb_rc) {
@@ -113,6 +118,20 @@ static enum central_status ops_status(int idb_rc)
     case IDB_E_INVALID: return CENTRAL_BAD_REQUEST;
     default: return CENTRAL_UNAVAILABLE;
     }
+}
+
+static json_t *ops_failed(int rc, const char *err)
+{
+    enum central_status st = ops_status(rc);
+    if (st != CENTRAL_UNAVAILABLE)
+        return central_response_new(st, "%s", err);
+    json_t *resp = central_response_new(st, "the issuance database is unavailable; the request "
+                                        "was not applied: send it again later");
+    if (resp != NULL && json_object_set_new(resp, "log", json_string(err)) != 0) {
+        json_decref(resp);
+        resp = NULL;
+    }
+    return resp;
 }
 
 /* A string field of the request: required unless optional (then NULL when absent). */
@@ -143,7 +162,7 @@ static json_t *ops_lookup(struct central_ops *o, struct idb *db, const char *bra
     char err[512];
     *rc = idb_record_by_identity(db, identity, &r, err, sizeof err);
     if (*rc != IDB_OK)
-        return central_response_new(ops_status(*rc), "%s", err);
+        return ops_failed(*rc, err);
     resp = central_response_new(CENTRAL_OK, "record %s", r.identity);
     if (resp != NULL && json_object_set_new(resp, "record", record_to_json(&r, false)) != 0) {
         json_decref(resp);
@@ -174,7 +193,7 @@ static json_t *ops_claim(struct central_ops *o, struct idb *db, const char *bran
     char err[512];
     *rc = idb_claim(db, identity, branch, id, lease, &c, &r, err, sizeof err);
     if (*rc != IDB_OK)
-        return central_response_new(ops_status(*rc), "%s", err);
+        return ops_failed(*rc, err);
     resp = central_response_new(CENTRAL_OK, "record %s claimed for branch %s until %lld",
                                 r.identity, branch, (long long)c.expires_at);
     json_t *claim = json_pack("{s:s, s:I, s:I}", "token", c.token, "issue_number",
@@ -216,7 +235,7 @@ static json_t *ops_confirm(struct central_ops *o, struct idb *db, const char *br
     *rc = idb_confirm_card(db, token, branch, id, serial, card_type, design, &c, err,
                            sizeof err);
     if (*rc != IDB_OK)
-        return central_response_new(ops_status(*rc), "%s", err);
+        return ops_failed(*rc, err);
     resp = central_response_new(CENTRAL_OK, "issuance count %u", c.issue_number);
     if (resp != NULL &&
         json_object_set_new(resp, "issue_count", json_integer(c.issue_number)) != 0) {
@@ -239,7 +258,7 @@ static json_t *ops_abort(struct central_ops *o, struct idb *db, const char *bran
     *rc = idb_abort(db, token, branch, id, reason != NULL ? reason : "aborted by the branch",
                     err, sizeof err);
     if (*rc != IDB_OK)
-        return central_response_new(ops_status(*rc), "%s", err);
+        return ops_failed(*rc, err);
     return central_response_new(CENTRAL_OK, "claim released");
 }
 
@@ -274,7 +293,7 @@ int central_ops_handle(void *ctx, const char *branch, const json_t *request,
     }
     struct idb *db = ops_get(o, err, sizeof err);
     if (db == NULL) {
-        *response = central_response_new(CENTRAL_UNAVAILABLE, "issuance database unavailable");
+        *response = ops_failed(IDB_E_DB, err);
         return *response != NULL ? 0 : -1;
     }
     int rc = IDB_OK;

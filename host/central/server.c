@@ -149,12 +149,18 @@ static int serve_requests(struct central_server *s, struct slot *sl, struct cent
             snprintf(why, sizeof why, "out of memory");
             break;
         }
+        /* the handler's words for the log only (server.h) */
+        char note[300] = "";
+        const char *log_note = json_string_value(json_object_get(resp, "log"));
+        if (log_note != NULL)
+            snprintf(note, sizeof note, " log: %s", log_note);
+        json_object_del(resp, "log");
         const char *status;
         int sent = send_response(s, sl, c, resp, id, &status);
         bool op_ok = id != NULL && central_request_check(req, ferr, sizeof ferr) == 0;
-        slog(s, "conn=%lu branch=%s op=%s request_id=%s status=%s ms=%lld%s%s", sl->id, branch,
-             op_ok ? op : "-", id != NULL ? id : "-", status, net_now_ms() - t0,
-             fr != CENTRAL_FRAME_OK ? " frame: " : "", fr != CENTRAL_FRAME_OK ? err : "");
+        slog(s, "conn=%lu branch=%s op=%s request_id=%s status=%s ms=%lld%s%s%s", sl->id,
+             branch, op_ok ? op : "-", id != NULL ? id : "-", status, net_now_ms() - t0,
+             fr != CENTRAL_FRAME_OK ? " frame: " : "", fr != CENTRAL_FRAME_OK ? err : "", note);
         n++;
         json_decref(resp);
         json_decref(req);

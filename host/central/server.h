@@ -20,8 +20,10 @@
  * request). The request has passed central_request_check (proto.h): "op" and "request_id" are
  * valid. Returns 0 with *response a new JSON object that the server takes over, holding
  * "status" (a status string of proto.h), "message" (optional) and the op's fields; the server
- * sets "request_id". Any other return, or a response that is not such an object, is answered
- * "internal" and logged.
+ * sets "request_id". A string "log" in the response is for the server's log alone (why a
+ * request failed, in words the branch need not see: the database's address and message): the
+ * server writes it on the request's log line and takes it out before sending. Any other
+ * return, or a response that is not such an object, is answered "internal" and logged.
  *
  * The handler runs in the connection's thread: several calls run at once, for the same branch
  * too, and it must be thread-safe. It should not block for long: the branch waits for it (the

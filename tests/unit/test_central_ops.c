@@ -311,6 +311,10 @@ static void call_unavailable(struct central_client *c, const char *op, const cha
     assert_non_null(msg);
     assert_true(msg[0] != '\0');
     assert_true(pw[0] == '\0' || strstr(msg, pw) == NULL);
+    /* the branch is told no more: the database's address and message are for the log */
+    assert_non_null(strstr(msg, "issuance database is unavailable"));
+    assert_null(strstr(msg, "postgres"));
+    assert_null(json_object_get(r, "log"));
     json_decref(r);
 }
 
@@ -393,6 +397,12 @@ static void test_database_unreachable(void **state)
     call_unavailable(other, "lookup", NULL, json_pack("{s:s}", "identity", "R5"));
     call_unavailable(c, "claim", "claim-R4-outage", json_pack("{s:s}", "identity", "R4"));
     set_reachable(e, true);
+    /* the server's log says why, without the password */
+    assert_true(cf_log_has(&e->srv, "request_id=claim-R4-outage status=unavailable"));
+    assert_true(cf_log_has(&e->srv, "log: "));
+    char pw[256];
+    pg_password(pw, sizeof pw);
+    assert_true(pw[0] == '\0' || !cf_log_has(&e->srv, pw));
 
     /* The test's own connection was ended too. */
     char err[512];
