@@ -641,6 +641,12 @@ static int batch_finish(struct pg_conn *c, struct pg_stmt *stepped, char sqlstat
         if (!good && st != PGRES_PIPELINE_ABORTED && rc == 0) {
             const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
             set_result_err(c, res);
+            if (kind == BATCH_DEFERRED || kind == BATCH_BEGIN) { /* not the one stepped */
+                static const char why[] = " (an earlier statement of the transaction)";
+                size_t n = strlen(c->err);
+                if (n + sizeof why <= sizeof c->err)
+                    memcpy(c->err + n, why, sizeof why);
+            }
             snprintf(sqlstate, 6, "%s", state != NULL ? state : "");
             rc = -1;
         }
