@@ -153,6 +153,32 @@ static const char *status(const json_t *resp)
     return json_string_value(json_object_get(resp, "status"));
 }
 
+/* A claim of identity by c's branch (request id rid; NULL: a new one) that answers ok: its
+ * token into token; returns its issue number. */
+static unsigned claim_ok(struct central_client *c, const char *rid, const char *identity,
+                         char token[65])
+{
+    json_t *r = call(c, "claim", rid, json_pack("{s:s}", "identity", identity));
+    assert_string_equal(status(r), "ok");
+    json_t *claim = json_object_get(r, "claim");
+    snprintf(token, 65, "%s", json_string_value(json_object_get(claim, "token")));
+    unsigned n = (unsigned)json_integer_value(json_object_get(claim, "issue_number"));
+    json_decref(r);
+    return n;
+}
+
+/* A confirm of token with the card serial (hex) that answers ok; returns the issuance count. */
+static unsigned confirm_ok(struct central_client *c, const char *rid, const char *token,
+                           const char *serial)
+{
+    json_t *r = call(c, "confirm", rid, json_pack("{s:s, s:s}", "token", token, "serial",
+                                                  serial));
+    assert_string_equal(status(r), "ok");
+    unsigned n = (unsigned)json_integer_value(json_object_get(r, "issue_count"));
+    json_decref(r);
+    return n;
+}
+
 static unsigned count_of(struct idb *db, const char *identity)
 {
     struct idb_record r;
@@ -368,23 +394,10 @@ static void test_database_unreachable(void **state)
     struct central_client *other = cf_client(e->srv.port_text, "b04", NULL, 1);
 
     /* Before: a reissue of R3 through the pool's connection, and a claim left open. */
-    json_t *r = call(c, "claim", NULL, json_pack("{s:s}", "identity", "R3"));
-    assert_string_equal(status(r), "ok");
     char token[65];
-    snprintf(token, sizeof token, "%s",
-             json_string_value(json_object_get(json_object_get(r, "claim"), "token")));
-    json_decref(r);
-    r = call(c, "confirm", NULL, json_pack("{s:s, s:s}", "token", token, "serial",
-                                           "D001020304050607"));
-    assert_string_equal(status(r), "ok");
-    json_decref(r);
-    r = call(c, "claim", NULL, json_pack("{s:s}", "identity", "R3"));
-    assert_string_equal(status(r), "ok");
-    snprintf(token, sizeof token, "%s",
-             json_string_value(json_object_get(json_object_get(r, "claim"), "token")));
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "claim"),
-                                                        "issue_number")), 3);
-    json_decref(r);
+    claim_ok(c, NULL, "R3", token);
+    confirm_ok(c, NULL, token, "D001020304050607");
+    assert_int_equal(claim_ok(c, NULL, "R3", token), 3);
 
     /* The outage. The first request meets the pool's connection, whose backend was ended: a
      * transaction (BEGIN, the record's lock and the request id in one pipeline) on a dead
@@ -426,51 +439,26 @@ static void test_database_unreachable(void **state)
     assert_true(cl.open);
 
     /* The same client sends the same requests again: each done once. */
-    for (int i = 0; i < 2; i++) {
-        r = call(c, "confirm", "confirm-R3-outage",
-                 json_pack("{s:s, s:s}", "token", token, "serial", "D101020304050607"));
-        assert_string_equal(status(r), "ok");
-        assert_int_equal(json_integer_value(json_object_get(r, "issue_count")), 3);
-        json_decref(r);
-    }
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(confirm_ok(c, "confirm-R3-outage", token, "D101020304050607"), 3);
     assert_int_equal(count_of(e->db, "R3"), 3);
-    r = call(c, "claim", "claim-R4-outage", json_pack("{s:s}", "identity", "R4"));
-    assert_string_equal(status(r), "ok");
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(r, "claim"),
-                                                        "issue_number")), 2);
-    snprintf(token, sizeof token, "%s",
-             json_string_value(json_object_get(json_object_get(r, "claim"), "token")));
-    json_decref(r);
-    r = call(c, "confirm", NULL, json_pack("{s:s, s:s}", "token", token, "serial",
-                                           "D201020304050607"));
-    assert_string_equal(status(r), "ok");
-    json_decref(r);
+    assert_int_equal(claim_ok(c, "claim-R4-outage", "R4", token), 2);
+    confirm_ok(c, NULL, token, "D201020304050607");
     assert_int_equal(count_of(e->db, "R4"), 2);
 
     /* Another branch is served as before. */
-    r = call(other, "claim", NULL, json_pack("{s:s}", "identity", "R5"));
-    assert_string_equal(status(r), "ok");
-    snprintf(token, sizeof token, "%s",
-             json_string_value(json_object_get(json_object_get(r, "claim"), "token")));
-    json_decref(r);
-    r = call(other, "confirm", NULL, json_pack("{s:s, s:s}", "token", token, "serial",
-                                               "D301020304050607"));
-    assert_string_equal(status(r), "ok");
-    json_decref(r);
+    claim_ok(other, NULL, "R5", token);
+    confirm_ok(other, NULL, token, "D301020304050607");
     assert_int_equal(count_of(e->db, "R5"), 2);
 
     /* A second outage met first by a lookup (a plain statement on the dead connection), and
      * an abort of a claim made before it. */
-    r = call(other, "claim", NULL, json_pack("{s:s}", "identity", "R5"));
-    assert_string_equal(status(r), "ok");
-    snprintf(token, sizeof token, "%s",
-             json_string_value(json_object_get(json_object_get(r, "claim"), "token")));
-    json_decref(r);
+    claim_ok(other, NULL, "R5", token);
     set_reachable(e, false);
     call_unavailable(other, "lookup", NULL, json_pack("{s:s}", "identity", "R5"));
     call_unavailable(other, "abort", "abort-R5-outage", json_pack("{s:s}", "token", token));
     set_reachable(e, true);
-    r = call(other, "abort", "abort-R5-outage", json_pack("{s:s}", "token", token));
+    json_t *r = call(other, "abort", "abort-R5-outage", json_pack("{s:s}", "token", token));
     assert_string_equal(status(r), "ok");
     json_decref(r);
     r = call(other, "lookup", NULL, json_pack("{s:s}", "identity", "R5"));
@@ -560,21 +548,11 @@ static void claim_killed_while_waiting(struct env *e, struct central_client *c,
                      IDB_E_NOTFOUND);
 
     /* The same request again, on the same connection: claimed once. */
-    json_t *r = call(c, "claim", rid, json_pack("{s:s}", "identity", identity));
-    assert_string_equal(status(r), "ok");
-    char token[65];
-    snprintf(token, sizeof token, "%s",
-             json_string_value(json_object_get(json_object_get(r, "claim"), "token")));
-    json_decref(r);
-    r = call(c, "claim", rid, json_pack("{s:s}", "identity", identity));
-    assert_string_equal(status(r), "ok");
-    assert_string_equal(json_string_value(json_object_get(json_object_get(r, "claim"),
-                                                          "token")), token);
-    json_decref(r);
-    r = call(c, "confirm", NULL, json_pack("{s:s, s:s}", "token", token, "serial",
-                                           "E001020304050607"));
-    assert_string_equal(status(r), "ok");
-    json_decref(r);
+    char token[65], again[65];
+    claim_ok(c, rid, identity, token);
+    claim_ok(c, rid, identity, again);
+    assert_string_equal(again, token);
+    confirm_ok(c, NULL, token, "E001020304050607");
     assert_int_equal(count_of(e->db, identity), 2);
 }
 
