@@ -21,10 +21,10 @@ types=examples/types.json
 [ -x "$icissue" ] && [ -x "$load" ] || { echo "central_load.sh: no $icissue or $load" >&2; exit 1; }
 [ -f "$types" ] || { echo "central_load.sh: no $types (run from the repo root)" >&2; exit 1; }
 backend=${ICDUP_TEST_BACKEND:-sqlite}
-# Each branch reissues by turns one of its 2 records and one of the 8 shared ones, until the
+# Each branch reissues by turns one of its 2 records and one of the 4 shared ones, until the
 # script stops it (SIGTERM: the reissue under way is finished) after the second restart;
 # REISSUES only bounds it. So the kills land mid-load however fast or busy the machine is.
-BRANCHES=16 REISSUES=1000 RECORDS=2 SHARED=8
+BRANCHES=16 REISSUES=1000 RECORDS=2 SHARED=4
 
 tmp=$(mktemp -d /tmp/icdup-e2e-load-XXXXXX)
 srv_pid="" load_pid="" pg_db=""
