@@ -102,7 +102,13 @@ $(BIN)/pn532emu: $(call objs,$(wildcard tests/pn532emu/*.c)) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
-tests: $(PROGS) $(UNIT_BINS) $(BIN)/pn532emu
+# The load client of the central server's kill test (tests/e2e/central_load.sh): many branches
+# reissuing at once, riding over the server's restart.
+$(BIN)/central_load: $(call objs,$(wildcard tests/load/*.c)) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+tests: $(PROGS) $(UNIT_BINS) $(BIN)/pn532emu $(BIN)/central_load
 tests: build/firmware/icdup-card.elf build/firmware/icdup-card-bench.elf $(BIN)/bench_fw
 # (tests/e2e/qemu.sh: the firmware, and its budget measured by bench_fw on the bench image)
 
