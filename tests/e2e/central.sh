@@ -26,29 +26,19 @@ backend=${ICDUP_TEST_BACKEND:-sqlite}
 
 tmp=$(mktemp -d /tmp/icdup-e2e-central-XXXXXX)
 srv_pid=""
+pg_db=""
 cleanup() {
   [ -n "$srv_pid" ] && kill -9 "$srv_pid" 2>/dev/null
-  [ -n "${pg_db:-}" ] && psql -X -q "$ICDUP_TEST_PG/postgres" -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" \
-    >/dev/null 2>&1
+  central_db_drop
   [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 . "$(dirname "$0")/../support/e2e.sh"
+. "$(dirname "$0")/../support/central_e2e.sh"
 
 umask 077
-case "$backend" in
-  sqlite) cdb="$tmp/central.db" ;;
-  postgresql)
-    [ -n "${ICDUP_TEST_PG:-}" ] || { echo "central.sh: ICDUP_TEST_PG is not set" >&2; exit 1; }
-    pg_db="icdup_central_$$"
-    psql -X -q -v ON_ERROR_STOP=1 "$ICDUP_TEST_PG/postgres" -c "CREATE DATABASE $pg_db" \
-      >/dev/null ||
-      { echo "central.sh: cannot create $pg_db" >&2; exit 1; }
-    cdb="$ICDUP_TEST_PG/$pg_db" ;;
-  *) echo "central.sh: unknown ICDUP_TEST_BACKEND $backend" >&2; exit 1 ;;
-esac
-echo "# central issuance file on $backend"
+central_db icdup_central
 
 secrets="$tmp/issuer.secrets"
 printf 'puk = 13572468\nadmin = 97531864\n' >"$secrets"
@@ -90,20 +80,10 @@ for i in 1 2 3 4; do
 done
 
 # ---- the central server ------------------------------------------------------------------
-start_server() { # [PORT]
-  "$icissue" serve --db "$cdb" --listen "127.0.0.1:${1:-0}" --cert "$tmp/srv.crt" \
-    --key "$tmp/srv.key" --ca "$tmp/ca.crt" --crl "$tmp/crl.pem" --lease "${LEASE:-300}" \
-    >"$tmp/serve.out" 2>>"$tmp/serve.log" &
-  srv_pid=$!
-  for _ in $(seq 100); do
-    port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/serve.out")
-    [ -n "$port" ] && return 0
-    kill -0 "$srv_pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  bad "icissue serve did not start" "$tmp/serve.log"; exit 1
-}
-start_server
+# the server with the CRL and the lease of the test ($LEASE, default 300 s)
+serve() { start_server "${1:-0}" --crl "$tmp/crl.pem" --lease "${LEASE:-300}" ||
+  { bad "icissue serve did not start" "$tmp/serve.log"; exit 1; }; }
+serve
 ok "icissue serve listens on port $port"
 branch() { # NAME: the options of a branch
   echo --db "$tmp/$1/branch.db" --central "127.0.0.1:$port" --cert "$tmp/$1.crt" \
@@ -218,7 +198,7 @@ pr=$!
 caught=false
 catch "$pr" "$cf" && caught=true
 kill -9 "$srv_pid"; wait "$srv_pid" 2>/dev/null
-start_server "$port"
+serve "$port"
 $caught && kill -CONT "$pr"
 $caught && ok "the branch held its claim when the central was killed" ||
   bad "the branch was not caught between claim and confirm"

@@ -31,35 +31,17 @@ srv_pid="" load_pid="" pg_db=""
 cleanup() {
   [ -n "$load_pid" ] && kill -9 "$load_pid" 2>/dev/null
   [ -n "$srv_pid" ] && kill -9 "$srv_pid" 2>/dev/null
-  [ -n "$pg_db" ] && psql -X -q "$ICDUP_TEST_PG/postgres" \
-    -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1
+  central_db_drop
   [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 trap cleanup EXIT
 
 . "$(dirname "$0")/../support/e2e.sh"
+. "$(dirname "$0")/../support/central_e2e.sh"
 
 umask 077
-# sql QUERY: its rows, columns separated by "|"
-case "$backend" in
-  sqlite)
-    command -v sqlite3 >/dev/null ||
-      { echo "central_load.sh: the sqlite3 command is needed" >&2; exit 1; }
-    cdb="$tmp/central.db"
-    # (a busy timeout: the first reader after a kill may find the WAL being recovered)
-    sql() { sqlite3 -batch -noheader -cmd ".timeout 10000" "$cdb" "$1"; } ;;
-  postgresql)
-    [ -n "${ICDUP_TEST_PG:-}" ] || { echo "central_load.sh: ICDUP_TEST_PG is not set" >&2; exit 1; }
-    command -v psql >/dev/null ||
-      { echo "central_load.sh: the psql command is needed" >&2; exit 1; }
-    pg_db="icdup_load_$$"
-    psql -X -q -v ON_ERROR_STOP=1 "$ICDUP_TEST_PG/postgres" -c "CREATE DATABASE $pg_db" \
-      >/dev/null || { pg_db=""; echo "central_load.sh: cannot create the database" >&2; exit 1; }
-    cdb="$ICDUP_TEST_PG/$pg_db"
-    sql() { printf '%s\n' "$1" | psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$cdb" -f -; } ;;
-  *) echo "central_load.sh: unknown ICDUP_TEST_BACKEND $backend" >&2; exit 1 ;;
-esac
-echo "# central issuance file on $backend; $BRANCHES branches"
+central_db icdup_load
+echo "# $BRANCHES branches"
 total() { sql "SELECT coalesce(sum(issue_count), 0) FROM records" 2>/dev/null; }
 
 # ---- certificates and the central issuance file --------------------------------------------
@@ -95,23 +77,6 @@ run import 0 "$icissue" import --db "$cdb" --csv "$tmp/records.csv"
 eq "records imported" "$(sql "SELECT count(*) FROM records")" $((BRANCHES * RECORDS + SHARED))
 
 # ---- the central server --------------------------------------------------------------------
-# start_server [PORT]: starts icissue serve (its log appended to serve.log) and waits until it
-# listens; sets srv_pid and port. Returns 1 when it did not start.
-start_server() {
-  "$icissue" serve --db "$cdb" --listen "127.0.0.1:${1:-0}" --cert "$tmp/srv.crt" \
-    --key "$tmp/srv.key" --ca "$tmp/ca.crt" >"$tmp/serve.out" 2>>"$tmp/serve.log" </dev/null &
-  srv_pid=$!
-  for _ in $(seq 200); do
-    port=$(sed -n 's/^listening on 127.0.0.1:\([0-9]*\)$/\1/p' "$tmp/serve.out")
-    [ -n "$port" ] && return 0
-    kill -0 "$srv_pid" 2>/dev/null || break
-    sleep 0.05
-  done
-  kill -9 "$srv_pid" 2>/dev/null
-  wait "$srv_pid" 2>/dev/null
-  srv_pid=""
-  return 1
-}
 # load_running: central_load has not ended yet
 load_running() { kill -0 "$load_pid" 2>/dev/null; }
 # confirms: the confirms answered "ok" by every server so far, from their logs (a cheap poll:
