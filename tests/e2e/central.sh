@@ -25,17 +25,10 @@ types=examples/types.json
 backend=${ICDUP_TEST_BACKEND:-sqlite}
 
 tmp=$(mktemp -d /tmp/icdup-e2e-central-XXXXXX)
-srv_pid=""
-pg_db=""
-cleanup() {
-  [ -n "$srv_pid" ] && kill -9 "$srv_pid" 2>/dev/null
-  central_db_drop
-  [ -n "${KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-
+srv_pid="" load_pid="" pg_db=""
 . "$(dirname "$0")/../support/e2e.sh"
 . "$(dirname "$0")/../support/central_e2e.sh"
+trap central_cleanup EXIT
 
 umask 077
 central_db icdup_central

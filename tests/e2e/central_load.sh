@@ -28,16 +28,9 @@ BRANCHES=16 REISSUES=1000 RECORDS=2 SHARED=4
 
 tmp=$(mktemp -d /tmp/icdup-e2e-load-XXXXXX)
 srv_pid="" load_pid="" pg_db=""
-cleanup() {
-  [ -n "$load_pid" ] && kill -9 "$load_pid" 2>/dev/null
-  [ -n "$srv_pid" ] && kill -9 "$srv_pid" 2>/dev/null
-  central_db_drop
-  [ -n "${KEEP:-}" ] || rm -rf "$tmp"
-}
-trap cleanup EXIT
-
 . "$(dirname "$0")/../support/e2e.sh"
 . "$(dirname "$0")/../support/central_e2e.sh"
+trap central_cleanup EXIT
 
 umask 077
 central_db icdup_load

@@ -4,7 +4,7 @@
 # certificate, key and CA are $tmp/srv.crt, $tmp/srv.key and $tmp/ca.crt.
 
 # central_db NAME: the central issuance file in $cdb: $tmp/central.db, or a new PostgreSQL
-# database named NAME_PID on $ICDUP_TEST_PG (in $pg_db, dropped by central_db_drop). Defines
+# database named NAME_PID on $ICDUP_TEST_PG (in $pg_db, dropped by central_cleanup). Defines
 # sql QUERY (its rows, columns separated by "|"). Exits the script when it cannot.
 central_db() {
   case "$backend" in
@@ -26,10 +26,14 @@ central_db() {
   echo "# central issuance file on $backend"
 }
 
-# central_db_drop: drops the PostgreSQL database of central_db, if any (for the EXIT trap).
-central_db_drop() {
+# central_cleanup: the EXIT trap: kills the processes of $srv_pid and $load_pid, drops the
+# PostgreSQL database of central_db, and removes $tmp unless KEEP is set.
+central_cleanup() {
+  [ -z "${load_pid:-}" ] || kill -9 "$load_pid" 2>/dev/null
+  [ -z "${srv_pid:-}" ] || kill -9 "$srv_pid" 2>/dev/null
   [ -z "${pg_db:-}" ] || psql -X -q "$ICDUP_TEST_PG/postgres" \
     -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null 2>&1
+  [ -n "${KEEP:-}" ] || rm -rf "$tmp"
 }
 
 # start_server [PORT [OPTION...]]: starts icissue serve on 127.0.0.1:PORT (0: a free one) with
