@@ -366,7 +366,7 @@ static int pg_commit(void *conn)
     if (c->nbatch > 0) { /* the COMMIT goes with the statements that wait for it */
         char state[6];
         int rc = -1;
-        if (c->nbatch < BATCH_MAX &&
+        if (c->nbatch < BATCH_MAX && /* batch_send keeps room for it */
             PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) == 1) {
             c->batch[c->nbatch++].kind = BATCH_COMMIT;
             rc = 0;
@@ -375,7 +375,8 @@ static int pg_commit(void *conn)
         }
         if (batch_finish(c, NULL, state) != 0)
             rc = -1;
-        if (rc != 0 && PQtransactionStatus(c->pg) == PQTRANS_INERROR) {
+        PGTransactionStatusType t = PQtransactionStatus(c->pg);
+        if (rc != 0 && (t == PQTRANS_INERROR || t == PQTRANS_INTRANS)) { /* ended, as promised */
             char keep[sizeof c->err];
             memcpy(keep, c->err, sizeof keep);
             PQclear(PQexec(c->pg, "ROLLBACK"));
