@@ -93,6 +93,38 @@ int cli_parse_opts(const char *cmd, int argc, char **argv, const struct cli_opt 
     return 0;
 }
 
+int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
+              void (*usage)(FILE *f), int *npos, char ***pos)
+{
+    bool help = false;
+    *npos = 0;
+    *pos = calloc((size_t)argc + 1, sizeof **pos);
+    if (*pos == NULL) {
+        fprintf(stderr, "%s: error: %s: out of memory\n", cli_prog, cmd);
+        return 1;
+    }
+    int rc = cli_parse_opts(cmd, argc, argv, opts, &help, npos, *pos);
+    if (rc == 0 && !help)
+        return -1;
+    if (rc == 0)
+        usage(stdout);
+    free(*pos);
+    *pos = NULL;
+    return rc;
+}
+
+int cli_parse_plain(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
+                    void (*usage)(FILE *f), const char *noarg_msg)
+{
+    char **pos;
+    int npos;
+    int rc = cli_parse(cmd, argc, argv, opts, usage, &npos, &pos);
+    if (rc >= 0)
+        return rc;
+    free(pos);
+    return npos > 0 ? cli_usage_error(cmd, noarg_msg) : -1;
+}
+
 /* ---- cards ------------------------------------------------------------------------------ */
 
 int cli_open_card(const char *cmd, const char *uri, struct transport **t)

@@ -77,6 +77,18 @@ struct cli_opt {
 int cli_parse_opts(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
                    bool *help, int *npos, char **pos);
 
+/* cli_parse_opts with --help answered and the positional arguments in *pos, allocated:
+ * returns -1 when the command goes on (free *pos then), else the exit status to return, *pos
+ * freed: 0 after usage was printed for --help, 1 (out of memory) or EXIT_USAGE after the
+ * error. */
+int cli_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
+              void (*usage)(FILE *f), int *npos, char ***pos);
+
+/* cli_parse for a command that takes options only: a positional argument is refused with
+ * noarg_msg. Returns -1 when the command goes on, else the exit status to return. */
+int cli_parse_plain(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
+                    void (*usage)(FILE *f), const char *noarg_msg);
+
 /* ---- cards -------------------------------------------------------------------------- */
 
 /* Opens the reader uri (NULL: "no card given" usage error) with tracing when verbose.

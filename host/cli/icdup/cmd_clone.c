@@ -112,7 +112,7 @@ int cli_cmd_clone(int argc, char **argv)
 {
     const char *src = NULL, *dst = NULL, *shares = NULL, *src_pin = NULL, *dst_pin = NULL,
                *state_dir = NULL;
-    bool generate = false, lock = false, unbound = false, json = false, help = false;
+    bool generate = false, lock = false, unbound = false, json = false;
     const struct cli_opt opts[] = {
         { "--src", true, &src, NULL },
         { "--dst", true, &dst, NULL },
@@ -126,20 +126,9 @@ int cli_cmd_clone(int argc, char **argv)
         { "--json", false, NULL, &json },
         { NULL, false, NULL, NULL },
     };
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    if (pos == NULL)
-        return 1;
-    int npos = 0;
-    int rc = cli_parse_opts("clone", argc, argv, opts, &help, &npos, pos);
-    free(pos);
-    if (rc != 0)
+    int rc = cli_parse_plain("clone", argc, argv, opts, usage_clone, "unexpected argument");
+    if (rc >= 0)
         return rc;
-    if (help) {
-        usage_clone(stdout);
-        return 0;
-    }
-    if (npos != 0)
-        return cli_usage_error("clone", "unexpected argument");
     if (src == NULL || dst == NULL)
         return cli_usage_error("clone", "both --src URI and --dst URI are required");
     if (strcmp(src, dst) == 0)

@@ -287,25 +287,18 @@ static void usage_decrypt(FILE *f)
 int cli_cmd_decrypt(int argc, char **argv)
 {
     const char *card = NULL, *pin_file = NULL;
-    bool help = false;
     const struct cli_opt opts[] = {
         { "--card", true, &card, NULL },
         { "--pin", true, &pin_file, NULL },
         { NULL, false, NULL, NULL },
     };
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    if (pos == NULL)
-        return 1;
-    int npos = 0;
-    int rc = cli_parse_opts("decrypt", argc, argv, opts, &help, &npos, pos);
+    char **pos;
+    int npos;
+    int rc = cli_parse("decrypt", argc, argv, opts, usage_decrypt, &npos, &pos);
+    if (rc >= 0)
+        return rc;
     const char *in = npos > 0 ? pos[0] : NULL, *outp = npos > 1 ? pos[1] : NULL;
     free(pos);
-    if (rc != 0)
-        return rc;
-    if (help) {
-        usage_decrypt(stdout);
-        return 0;
-    }
     if (npos != 2)
         return cli_usage_error("decrypt", "give the input and the output file (IN OUT, '-' for "
                                           "standard input / output)");
@@ -431,7 +424,7 @@ static void recover_json(FILE *f, char **files, size_t n, const struct recover_r
 int cli_cmd_recover(int argc, char **argv)
 {
     const char *backup = NULL, *fresh = NULL, *bpin_file = NULL, *npin_file = NULL;
-    bool json = false, help = false;
+    bool json = false;
     const struct cli_opt opts[] = {
         { "--backup", true, &backup, NULL },
         { "--new", true, &fresh, NULL },
@@ -440,17 +433,11 @@ int cli_cmd_recover(int argc, char **argv)
         { "--json", false, NULL, &json },
         { NULL, false, NULL, NULL },
     };
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    if (pos == NULL)
-        return 1;
-    int npos = 0;
-    int rc = cli_parse_opts("recover", argc, argv, opts, &help, &npos, pos);
-    if (rc != 0 || help) {
-        if (help)
-            usage_recover(stdout);
-        free(pos);
+    char **pos;
+    int npos;
+    int rc = cli_parse("recover", argc, argv, opts, usage_recover, &npos, &pos);
+    if (rc >= 0)
         return rc;
-    }
     if (backup == NULL || fresh == NULL) {
         free(pos);
         return cli_usage_error("recover", "both --backup URI and --new URI are required");

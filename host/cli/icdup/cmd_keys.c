@@ -51,7 +51,7 @@ static void usage_init(FILE *f)
 int cli_cmd_init(int argc, char **argv)
 {
     const char *card = NULL, *count = NULL, *pin_file = NULL, *card_type = NULL;
-    bool reexport = false, help = false;
+    bool reexport = false;
     const struct cli_opt opts[] = {
         { "--card", true, &card, NULL },
         { "--shares-count", true, &count, NULL },
@@ -60,20 +60,9 @@ int cli_cmd_init(int argc, char **argv)
         { "--card-type", true, &card_type, NULL },
         { NULL, false, NULL, NULL },
     };
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    if (pos == NULL)
-        return 1;
-    int npos = 0;
-    int rc = cli_parse_opts("init", argc, argv, opts, &help, &npos, pos);
-    if (rc != 0 || help) {
-        if (help)
-            usage_init(stdout);
-        free(pos);
+    int rc = cli_parse_plain("init", argc, argv, opts, usage_init, "unexpected argument");
+    if (rc >= 0)
         return rc;
-    }
-    free(pos);
-    if (npos != 0)
-        return cli_usage_error("init", "unexpected argument");
     if (card == NULL)
         card = getenv("ICDUP_CARD");
     unsigned n = PROFILE_DEFAULT_SHARES;
@@ -307,8 +296,7 @@ int cli_cmd_keys(int argc, char **argv)
 
     const char *card = NULL, *pin_file = NULL, *shares = NULL, *binding = NULL, *out = NULL,
                *in = NULL, *key = NULL;
-    bool json = false, replace = false, fresh = false, unbound = false, yes = false,
-         help = false;
+    bool json = false, replace = false, fresh = false, unbound = false, yes = false;
     const struct cli_opt opts[] = {
         { "--card", true, &card, NULL },
         { "--pin", true, &pin_file, NULL },
@@ -324,20 +312,10 @@ int cli_cmd_keys(int argc, char **argv)
         { "--yes", false, NULL, &yes },
         { NULL, false, NULL, NULL },
     };
-    char **pos = calloc((size_t)argc + 1, sizeof *pos);
-    if (pos == NULL)
-        return 1;
-    int npos = 0;
-    int rc = cli_parse_opts("keys", argc - 1, argv + 1, opts, &help, &npos, pos);
-    free(pos);
-    if (rc != 0)
+    int rc = cli_parse_plain("keys", argc - 1, argv + 1, opts, usage_keys,
+                             "unexpected argument");
+    if (rc >= 0)
         return rc;
-    if (help) {
-        usage_keys(stdout);
-        return 0;
-    }
-    if (npos != 0)
-        return cli_usage_error("keys", "unexpected argument");
     bool is_wrap = strcmp(sub, "wrap") == 0;
     if (is_wrap && card != NULL)
         return cli_usage_error(cmd, "wrap needs no card (--card): load its blob with 'icdup "

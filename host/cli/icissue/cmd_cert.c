@@ -167,16 +167,11 @@ int icissue_cmd_cert(int argc, char **argv)
     for (unsigned i = 0; i < sizeof opt_names / sizeof opt_names[0]; i++)
         opts[i] = (struct cli_opt){ opt_names[i], true, &v[i], NULL };
     opts[sizeof opt_names / sizeof opt_names[0]] = (struct cli_opt){ NULL, false, NULL, NULL };
-    bool help = false;
     char **pos;
     int npos;
-    int rc = icissue_parse("cert", argc, argv, opts, &help, &npos, &pos);
-    if (rc != 0 || help) {
-        if (help)
-            usage_cert(stdout);
-        free(pos);
+    int rc = cli_parse("cert", argc, argv, opts, usage_cert, &npos, &pos);
+    if (rc >= 0)
         return rc;
-    }
     const struct sub *s = NULL;
     char msg[160];
     if (npos == 0) {

@@ -140,20 +140,15 @@ static void usage_history(FILE *f)
 int icissue_cmd_init(int argc, char **argv)
 {
     const char *dbopt = NULL;
-    bool help = false;
     const struct cli_opt opts[] = {
         { "--db", true, &dbopt, NULL },
         { NULL, false, NULL, NULL },
     };
     char **pos;
     int npos;
-    int rc = icissue_parse("init", argc, argv, opts, &help, &npos, &pos);
-    if (rc != 0 || help) {
-        if (help)
-            usage_init(stdout);
-        free(pos);
+    int rc = cli_parse("init", argc, argv, opts, usage_init, &npos, &pos);
+    if (rc >= 0)
         return rc;
-    }
     if (npos > 0) {
         char msg[160];
         snprintf(msg, sizeof msg, "unexpected argument \"%.100s\"", pos[0]);
@@ -372,7 +367,7 @@ out:
 int icissue_cmd_types(int argc, char **argv)
 {
     const char *dbopt = NULL;
-    bool help = false, json = false;
+    bool json = false;
     const struct cli_opt opts[] = {
         { "--db", true, &dbopt, NULL },
         { "--json", false, NULL, &json },
@@ -380,13 +375,9 @@ int icissue_cmd_types(int argc, char **argv)
     };
     char **pos;
     int npos;
-    int rc = icissue_parse("types", argc, argv, opts, &help, &npos, &pos);
-    if (rc != 0 || help) {
-        if (help)
-            usage_types(stdout);
-        free(pos);
+    int rc = cli_parse("types", argc, argv, opts, usage_types, &npos, &pos);
+    if (rc >= 0)
         return rc;
-    }
     const char *dbpath = icissue_db_path(dbopt);
     if (npos == 0) {
         rc = cli_usage_error("types", "give a sub-command: load FILE or list");
@@ -422,7 +413,7 @@ int icissue_cmd_import(int argc, char **argv)
         { "--csv", true, &csv, NULL },
         { NULL, false, NULL, NULL },
     };
-    int rc = icissue_parse_plain("import", argc, argv, opts, usage_import,
+    int rc = cli_parse_plain("import", argc, argv, opts, usage_import,
                                  "give the file as --csv FILE");
     if (rc >= 0)
         return rc;
@@ -466,7 +457,11 @@ struct list_ctx {
     int64_t last_id;
 };
 
-static void record_json(FILE *o, const struct idb_record *r)
+/* A record's JSON object from its opening brace to its "pending" field; the caller closes
+ * it. With show_effective, "effective_design" (effective: the design the card gets, NULL for
+ * none) follows "design". */
+static void record_json_fields(FILE *o, const struct idb_record *r, bool show_effective,
+                               const char *effective)
 {
     char serial[2 * IDB_SERIAL_LEN + 1];
     fprintf(o, "{\"id\": %lld, \"identity\": ", (long long)r->id);
@@ -475,6 +470,10 @@ static void record_json(FILE *o, const struct idb_record *r)
     icissue_json_str(o, r->card_type);
     fputs(", \"design\": ", o);
     icissue_json_str(o, r->design[0] ? r->design : NULL);
+    if (show_effective) {
+        fputs(", \"effective_design\": ", o);
+        icissue_json_str(o, effective);
+    }
     fprintf(o, ", \"issued\": %s, \"issue_count\": %u, \"backup_count\": %u, \"card_serial\": ",
             r->issued ? "true" : "false", r->issue_count, r->backup_count);
     if (r->has_serial) {
@@ -491,6 +490,11 @@ static void record_json(FILE *o, const struct idb_record *r)
     } else {
         fputs("null", o);
     }
+}
+
+static void record_json(FILE *o, const struct idb_record *r)
+{
+    record_json_fields(o, r, false, NULL);
     fputc('}', o);
 }
 
@@ -538,7 +542,7 @@ int icissue_cmd_list(int argc, char **argv)
         { "--limit", true, &limit, NULL },
         { NULL, false, NULL, NULL },
     };
-    int rc = icissue_parse_plain("list", argc, argv, opts, usage_list, "takes no argument");
+    int rc = cli_parse_plain("list", argc, argv, opts, usage_list, "takes no argument");
     if (rc >= 0)
         return rc;
     if (issued && unissued)
@@ -695,31 +699,8 @@ static void show_text(const struct idb_record *r, const struct ct_type *t)
 
 static void show_json_head(const struct idb_record *r, const struct ct_type *t)
 {
-    char serial[2 * IDB_SERIAL_LEN + 1];
-    fprintf(stdout, "{\"id\": %lld, \"identity\": ", (long long)r->id);
-    icissue_json_str(stdout, r->identity);
-    fputs(", \"card_type\": ", stdout);
-    icissue_json_str(stdout, r->card_type);
-    fputs(", \"design\": ", stdout);
-    icissue_json_str(stdout, r->design[0] ? r->design : NULL);
-    fputs(", \"effective_design\": ", stdout);
-    icissue_json_str(stdout, r->design[0] ? r->design : t != NULL ? t->design : NULL);
-    printf(", \"issued\": %s, \"issue_count\": %u, \"backup_count\": %u, \"card_serial\": ",
-           r->issued ? "true" : "false", r->issue_count, r->backup_count);
-    if (r->has_serial) {
-        icissue_serial_hex(r->card_serial, serial);
-        icissue_json_str(stdout, serial);
-    } else {
-        fputs("null", stdout);
-    }
-    fputs(", \"pending\": ", stdout);
-    if (r->has_pending) {
-        icissue_serial_hex(r->pending_serial, serial);
-        printf("{\"card_serial\": \"%s\", \"role\": \"%s\"}", serial,
-               ct_role_name(r->pending_role));
-    } else {
-        fputs("null", stdout);
-    }
+    record_json_fields(stdout, r, true,
+                       r->design[0] ? r->design : t != NULL ? t->design : NULL);
     fputs(", \"items\": [", stdout);
     for (size_t i = 0; i < r->nitems; i++) {
         const struct idb_item *it = &r->items[i];
@@ -756,7 +737,7 @@ static int load_record(const char *cmd, struct idb *db, const char *id_text,
 int icissue_cmd_show(int argc, char **argv)
 {
     const char *dbopt = NULL, *identity = NULL;
-    bool help = false, json = false;
+    bool json = false;
     const struct cli_opt opts[] = {
         { "--db", true, &dbopt, NULL },
         { "--id", true, &identity, NULL },
@@ -765,13 +746,9 @@ int icissue_cmd_show(int argc, char **argv)
     };
     char **pos;
     int npos;
-    int rc = icissue_parse("show", argc, argv, opts, &help, &npos, &pos);
-    if (rc != 0 || help) {
-        if (help)
-            usage_show(stdout);
-        free(pos);
+    int rc = cli_parse("show", argc, argv, opts, usage_show, &npos, &pos);
+    if (rc >= 0)
         return rc;
-    }
     const char *id_text = npos > 0 ? pos[0] : NULL;
     free(pos);
     if (npos > 1)
@@ -838,7 +815,7 @@ int icissue_cmd_history(int argc, char **argv)
         { "--json", false, NULL, &json },
         { NULL, false, NULL, NULL },
     };
-    int rc = icissue_parse_plain("history", argc, argv, opts, usage_history,
+    int rc = cli_parse_plain("history", argc, argv, opts, usage_history,
                                  "takes no argument (a record: --id IDENTITY)");
     if (rc >= 0)
         return rc;

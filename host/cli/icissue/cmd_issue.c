@@ -24,6 +24,17 @@
 
 /* ---- help texts ------------------------------------------------------------------------- */
 
+/* The options every card command of this file takes, and the card URIs. */
+static void print_common_options(FILE *f)
+{
+    icissue_print_db_help(f, 18);
+    fputs("  -v, --verbose      trace every APDU to stderr (PINs and shares redacted)\n"
+          "  -h, --help         this help\n"
+          "\n",
+          f);
+    icissue_print_uri_help(f);
+}
+
 static void usage_issue(FILE *f)
 {
     fputs("usage: icissue issue --id IDENTITY --card URI [--role original|backup]\n"
@@ -55,25 +66,9 @@ static void usage_issue(FILE *f)
           "  --operator NAME    who issues, for the history (default: $USER)\n"
           "  --abandon-pending  another card of this record is pending from an interrupted\n"
           "                     run and cannot be brought back: record it as spoiled\n"
-          "  --steps            print each script step as it passes (also with -v)\n"
-          "\n"
-          "At a branch office (docs/central.md): the record comes from the central issuance\n"
-          "system, claimed for this branch, and is confirmed there with the new card; --db\n"
-          "is the branch's own issuance file (card types; a copy of the claimed record).\n"
-          "  --central HOST:PORT  the central system (icissue serve)\n"
-          "  --cert FILE, --key FILE\n"
-          "                     this branch's certificate and key (icissue cert branch)\n"
-          "  --ca FILE          the CA of the central's certificate\n"
-          "  --server-name NAME the name the central's certificate must carry (default:\n"
-          "                     HOST)\n"
-          "  --lease SECONDS    how long the claim stays reserved (default: the central's)\n",
+          "  --steps            print each script step as it passes (also with -v)\n",
           f);
-    icissue_print_db_help(f, 18);
-    fputs("  -v, --verbose      trace every APDU to stderr (PINs and shares redacted)\n"
-          "  -h, --help         this help\n"
-          "\n",
-          f);
-    icissue_print_uri_help(f);
+    print_common_options(f);
     fputs("\nExit status: 0 issued, 1 refused or failed (the card is spoiled when it says so),\n"
           "2 usage error.\n",
           f);
@@ -122,12 +117,7 @@ static void usage_reissue(FILE *f)
           "                     HOST)\n"
           "  --lease SECONDS    how long the claim stays reserved (default: the central's)\n",
           f);
-    icissue_print_db_help(f, 18);
-    fputs("  -v, --verbose      trace every APDU to stderr (PINs and shares redacted)\n"
-          "  -h, --help         this help\n"
-          "\n",
-          f);
-    icissue_print_uri_help(f);
+    print_common_options(f);
     fputs("\nExit status: 0 reissued (or found reissued already), 1 failure, or the new card\n"
           "is issued but the old card present could not be terminated (rerun to terminate\n"
           "it), or the central system could not confirm it (rerun to confirm), 2 usage\n"
@@ -159,12 +149,7 @@ static void usage_batch(FILE *f)
           "  --design NAME      print design of the cards\n"
           "  --operator NAME    who issues, for the history (default: $USER)\n",
           f);
-    icissue_print_db_help(f, 18);
-    fputs("  -v, --verbose      trace every APDU to stderr (PINs and shares redacted)\n"
-          "  -h, --help         this help\n"
-          "\n",
-          f);
-    icissue_print_uri_help(f);
+    print_common_options(f);
     fputs("\nExit status: 0 every card issued, 1 a card failed or the batch could not start,\n"
           "2 usage error.\n",
           f);
@@ -241,7 +226,7 @@ int icissue_cmd_issue(int argc, char **argv)
         { "--steps", false, NULL, &steps },
         { NULL, false, NULL, NULL },
     };
-    int rc = icissue_parse_plain("issue", argc, argv, opts, usage_issue,
+    int rc = cli_parse_plain("issue", argc, argv, opts, usage_issue,
                                  "takes no argument (the record: --id IDENTITY)");
     if (rc >= 0)
         return rc;
@@ -361,7 +346,7 @@ int icissue_cmd_reissue(int argc, char **argv)
         { "--steps", false, NULL, &steps },
         { NULL, false, NULL, NULL },
     };
-    int rc = icissue_parse_plain("reissue", argc, argv, opts, usage_reissue, "takes no argument");
+    int rc = cli_parse_plain("reissue", argc, argv, opts, usage_reissue, "takes no argument");
     if (rc >= 0)
         return rc;
     if (from == NULL && identity == NULL)
@@ -602,7 +587,7 @@ int icissue_cmd_batch(int argc, char **argv)
         { "--operator", true, &op, NULL },
         { NULL, false, NULL, NULL },
     };
-    int rc = icissue_parse_plain("batch", argc, argv, opts, usage_batch, "takes no argument");
+    int rc = cli_parse_plain("batch", argc, argv, opts, usage_batch, "takes no argument");
     if (rc >= 0)
         return rc;
     if (ids_file == NULL)
@@ -750,7 +735,7 @@ int icissue_cmd_print(int argc, char **argv)
         { "--design", true, &design, NULL },
         { NULL, false, NULL, NULL },
     };
-    int rc = icissue_parse_plain("print", argc, argv, opts, usage_print,
+    int rc = cli_parse_plain("print", argc, argv, opts, usage_print,
                                  "takes no argument (the record: --id IDENTITY)");
     if (rc >= 0)
         return rc;

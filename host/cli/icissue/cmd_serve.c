@@ -82,7 +82,7 @@ int icissue_cmd_serve(int argc, char **argv)
         { "--max-conns", true, &conns_s, NULL },
         { NULL, false, NULL, NULL },
     };
-    int rc = icissue_parse_plain("serve", argc, argv, opts, usage_serve, "takes no argument");
+    int rc = cli_parse_plain("serve", argc, argv, opts, usage_serve, "takes no argument");
     if (rc >= 0)
         return rc;
     char host[256], port[16];

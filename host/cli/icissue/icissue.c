@@ -67,37 +67,6 @@ static void usage_main(FILE *f)
 
 /* ---- helpers (icissue.h) ------------------------------------------------------------------ */
 
-int icissue_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
-                  bool *help, int *npos, char ***pos)
-{
-    *npos = 0;
-    *pos = calloc((size_t)argc + 1, sizeof **pos);
-    if (*pos == NULL) {
-        fprintf(stderr, "icissue: error: %s: out of memory\n", cmd);
-        return 1;
-    }
-    return cli_parse_opts(cmd, argc, argv, opts, help, npos, *pos);
-}
-
-int icissue_parse_plain(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
-                        void (*usage)(FILE *f), const char *noarg_msg)
-{
-    char **pos;
-    int npos;
-    bool help = false;
-    int rc = icissue_parse(cmd, argc, argv, opts, &help, &npos, &pos);
-    free(pos);
-    if (rc != 0)
-        return rc;
-    if (help) {
-        usage(stdout);
-        return 0;
-    }
-    if (npos > 0)
-        return cli_usage_error(cmd, noarg_msg);
-    return -1;
-}
-
 int icissue_fail(const char *cmd, const char *fmt, ...)
 {
     fflush(stdout);

@@ -38,17 +38,6 @@ int icissue_cmd_serve(int argc, char **argv);
 
 /* ---- helpers ------------------------------------------------------------------------- */
 
-/* cli_parse_opts with the positional arguments in *pos, allocated (free it, also on error).
- * Returns 0, 1 (out of memory) or EXIT_USAGE after printing the error. */
-int icissue_parse(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
-                  bool *help, int *npos, char ***pos);
-
-/* icissue_parse for a command that takes options only: prints usage on --help, refuses a
- * positional argument with noarg_msg. Returns -1 when the command goes on, else the exit
- * status to return. */
-int icissue_parse_plain(const char *cmd, int argc, char **argv, const struct cli_opt *opts,
-                        void (*usage)(FILE *f), const char *noarg_msg);
-
 /* "icissue: error: CMD: ..." on stderr. Returns 1. */
 int icissue_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
